@@ -1,0 +1,25 @@
+# Two commands, each doing all of its own set-up on a fresh machine:
+#   make run    set up and launch the app on the embedded default corpus
+#   make test   set up and run the whole test suite (offscreen)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test bench
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, pinned: the project's range is then satisfied without pulling a multi-GB build.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/geogui
+
+test: $(VENV)/.installed
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/modes.py

@@ -1,0 +1,3 @@
+from geogui.app import main
+
+raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""Typed records the trainer yields. They cross threads, so they hold only plain values:
+ints, floats, strings and numpy arrays, never tensors and never dicts keyed by metric name."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Union
+
+import numpy as np
+
+
+def _finite_or_none(value: float) -> float | None:
+    # JSON has no NaN/inf; a non-finite value is written as null rather than silently as 0.
+    return float(value) if math.isfinite(value) else None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """Everything measured for one training batch."""
+
+    step: int  # 1-based index of this batch in the run
+    epoch: float  # training tokens seen / training tokens in the corpus
+    mode: str  # Mode value this batch was trained with
+    penalty_weight: float
+    batch_time_s: float  # forward + backward + optimizer, device synchronised before reading the clock
+    data_time_s: float  # time to draw and move the batch
+    loss: float  # the total loss that was back-propagated
+    task_loss: float  # cross-entropy (of the mean presentation logits in geometric mode)
+    aux_loss: float  # weighted router load-balancing loss (0 when routing is forced)
+    penalty: float  # penalty_weight * mean(angles**2) (0 in standard)
+    orthogonality: float  # weighted orthogonality term (geometric only, else 0)
+    specialization: float  # weighted specialization term (geometric only, else 0)
+    lr_model: float
+    lr_rotation: float  # 0 when the rotator is not being stepped (standard)
+    rotation_angles: np.ndarray | None  # (P, r) radians; None in standard
+    expert_load: np.ndarray  # (E + G,) fraction of routed slots per expert, mean over layers
+    ghost_activation: np.ndarray  # (G,) 0 = dormant .. 1 = fully awake, mean over layers
+    saturation: float  # smoothed fraction of primary routed slots over capacity, mean over layers
+    tokens_per_s: float
+    tokens_seen: int
+    memory_bytes: float  # allocated on the accelerator; resident set size on CPU
+    wall_time_s: float  # seconds since the run started
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                value = [[_finite_or_none(v) for v in row] for row in value.tolist()] if value.ndim == 2 else [
+                    _finite_or_none(v) for v in value.tolist()
+                ]
+            elif isinstance(value, float):
+                value = _finite_or_none(value)
+            out[f.name] = value
+        out["kind"] = "batch"
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class EvalRecord:
+    """Held-out loss after `step` batches."""
+
+    step: int
+    loss: float
+    perplexity: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "eval", "step": self.step, "loss": _finite_or_none(self.loss),
+                "perplexity": _finite_or_none(self.perplexity)}
+
+
+@dataclass(frozen=True, slots=True)
+class ModeChange:
+    """The mode or penalty weight changed; takes effect from batch `step` on."""
+
+    step: int
+    mode: str
+    penalty_weight: float
+    previous_mode: str
+    previous_penalty_weight: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "mode_change", "step": self.step, "mode": self.mode,
+                "penalty_weight": self.penalty_weight, "previous_mode": self.previous_mode,
+                "previous_penalty_weight": self.previous_penalty_weight}
+
+
+@dataclass(frozen=True, slots=True)
+class RunEvent:
+    """Something the user must be told: a device fallback, a non-finite loss, a pause."""
+
+    step: int
+    kind: str  # "device_fallback" | "nonfinite_loss" | "paused" | "resumed" | "ghost_woke"
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "event", "step": self.step, "event": self.kind, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    """The model is built and training is about to begin."""
+
+    device: str  # the device actually used
+    requested_device: str
+    parameters: int
+    total_steps: int
+    train_tokens: int
+    val_tokens: int
+    data_source: str
+    presentations: int
+    rotation_dimensions: int
+    expert_names: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "started", "device": self.device, "requested_device": self.requested_device,
+                "parameters": self.parameters, "total_steps": self.total_steps,
+                "train_tokens": self.train_tokens, "val_tokens": self.val_tokens,
+                "data_source": self.data_source, "presentations": self.presentations,
+                "rotation_dimensions": self.rotation_dimensions, "expert_names": list(self.expert_names)}
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    """The run ended; status is "finished" (all steps done) or "stopped" (asked to stop)."""
+
+    step: int
+    status: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "finished", "step": self.step, "status": self.status}
+
+
+TrainerEvent = Union[RunStarted, BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished]
