@@ -1,0 +1,137 @@
+"""geogui-train: the same trainer as the app, headless. Settings in, run directory out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence, TextIO
+
+from pydantic import ValidationError
+
+from geogui.settings import Mode, Settings, SettingsError, describe_validation_error, load_settings_file
+
+
+class InputError(Exception):
+    """Bad input from the command line; printed as one line, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="geogui-train", description="Train the GCL Mixture-of-Experts language model headless."
+    )
+    parser.add_argument("--mode", choices=[m.value for m in Mode], help="training mode")
+    parser.add_argument("--penalty-weight", type=float, metavar="W", help="rotation penalty weight")
+    parser.add_argument("--steps", type=int, metavar="N", help="number of training batches")
+    parser.add_argument("--batch-size", type=int, metavar="B", help="sequences per batch")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="run directory (default: a new one in the runs folder)")
+    parser.add_argument("--data", type=Path, metavar="PATH", help=".txt, .json or .jsonl training data")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="device (default auto)")
+    parser.add_argument("--seed", type=int, metavar="S", help="random seed")
+    parser.add_argument("--settings", type=Path, metavar="FILE", help="settings JSON (the app's format)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def resolve_settings(args: argparse.Namespace) -> Settings:
+    """The settings file (strict), then the command-line flags over it, validated as one."""
+    raw: dict[str, Any] = json.loads(load_settings_file(args.settings).model_dump_json()) if args.settings else {}
+    overrides = {
+        ("run", "mode"): args.mode, ("run", "penalty_weight"): args.penalty_weight, ("run", "steps"): args.steps,
+        ("run", "batch_size"): args.batch_size, ("run", "seed"): args.seed,
+        ("data", "path"): str(args.data) if args.data else None, ("device", "device"): args.device,
+    }
+    for (section, key), value in overrides.items():
+        if value is not None:
+            raw.setdefault(section, {})[key] = value
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise InputError(describe_validation_error(exc)) from None
+
+
+class ProgressBar:
+    """A one-line terminal progress bar with ETA and loss; plain periodic lines when not a terminal."""
+
+    def __init__(self, total: int, stream: TextIO = sys.stderr):
+        self.total = total
+        self.stream = stream
+        self.interactive = stream.isatty()
+        self.started = time.monotonic()
+        self._last_draw = 0.0
+
+    def update(self, step: int, loss: float, batch_ms: float, mode: str) -> None:
+        now = time.monotonic()
+        if step < self.total and now - self._last_draw < (0.1 if self.interactive else 5.0):
+            return
+        self._last_draw = now
+        elapsed = now - self.started
+        eta = elapsed / step * (self.total - step)
+        width = 30
+        filled = int(width * step / self.total)
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {step}/{self.total} "
+                f"ETA {int(eta) // 60}:{int(eta) % 60:02d}  loss {loss:.4f}  {batch_ms:.1f} ms/batch  {mode}")
+        if self.interactive:
+            self.stream.write("\r" + line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def message(self, text: str) -> None:
+        self.stream.write(("\n" if self.interactive else "") + text + "\n")
+        self.stream.flush()
+
+
+def train(settings: Settings, out: Path | None, quiet: bool = False) -> int:
+    # torch is imported only here, so `--help` and bad input stay instant.
+    from geogui.engine.data import DataError
+    from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished, RunStarted
+    from geogui.engine.runlog import RunLog
+    from geogui.engine.trainer import Trainer
+
+    trainer = Trainer(settings, on_nonfinite="stop")
+    log = RunLog(out, settings) if out else RunLog.create(settings)
+    bar = None if quiet else ProgressBar(settings.run.steps)
+    status = "failed"
+    try:
+        for event in trainer.run():
+            log.write(event)
+            if isinstance(event, RunStarted):
+                print(f"run {log.path}  device {event.device}  {event.parameters:,} parameters  "
+                      f"data: {event.data_source}", file=sys.stderr)
+            elif isinstance(event, BatchRecord) and bar:
+                bar.update(event.step, event.loss, event.batch_time_s * 1e3, event.mode)
+            elif isinstance(event, EvalRecord) and bar:
+                bar.message(f"step {event.step}: eval loss {event.loss:.4f}  perplexity {event.perplexity:.2f}")
+            elif isinstance(event, (RunEvent, ModeChange)):
+                text = event.message if isinstance(event, RunEvent) else f"mode -> {event.mode}"
+                print(("\n" if bar and bar.interactive else "") + text, file=sys.stderr)
+            elif isinstance(event, RunFinished):
+                status = event.status
+    except DataError as exc:
+        log.close("failed")
+        raise InputError(str(exc)) from None
+    except KeyboardInterrupt:
+        status = "stopped"
+    finally:
+        log.close(status)
+    if bar and bar.interactive:
+        print(file=sys.stderr)
+    print(f"{status}: {log.path}", file=sys.stderr)
+    return 0 if status in ("finished", "stopped") else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = resolve_settings(args)
+        return train(settings, args.out, args.quiet)
+    except (InputError, SettingsError) as exc:
+        print(f"geogui-train: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""The loss of one batch in each training mode.
+
+standard
+    One routed forward pass. loss = CE + aux, where aux = aux_loss_weight * load-balancing loss.
+geometric_fast (the published fix)
+    One routed forward pass, untouched by the rotations. loss = CE + aux + penalty, where
+    penalty = penalty_weight * mean(angles**2). The rotator's only gradient is the penalty's, so
+    in this mode the rotations are regularised (pulled towards zero), never learned from data.
+geometric (the full step)
+    Presentation p rotates the token embeddings by R_p and runs the whole model with every MoE
+    layer forced to expert p (ghost presentations to their ghost expert, gated by its activation).
+    With logits_p (B, T, V) and final hidden states h_p (B, T, D) (the residual stream before the
+    last norm):
+      task           = CE(mean_p logits_p, targets)
+      penalty        = penalty_weight * mean(angles**2)
+      orthogonality  = orthogonality_weight * mean over tokens and pairs p != q of |cos(h_p, h_q)|
+                       (presentations should see the data differently)
+      specialization = specialization_weight * relu(1 - mean over tokens of Var_p(||h_p||))
+                       (population variance across presentations; pushes presentations apart in scale)
+      loss = task + penalty + orthogonality + specialization
+    Two implementations: `geometric_terms` runs all presentations in one batched pass (in chunks of
+    `presentation_chunk` when set), `geometric_terms_reference` is the plain per-presentation loop.
+    They compute the same function; a test holds their gradients equal to 1e-5.
+
+No term is ever replaced when it is not finite: the trainer checks and reports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from geogui.engine.model import ModelOutput, MoETransformer, RoutingStats
+from geogui.engine.rotation import DataRotator
+from geogui.settings import Mode, ModelSettings, RunSettings
+
+TERM_NAMES = ("loss", "task_loss", "aux_loss", "penalty", "orthogonality", "specialization")
+
+
+@dataclass
+class LossTerms:
+    loss: torch.Tensor
+    task_loss: torch.Tensor
+    aux_loss: torch.Tensor
+    penalty: torch.Tensor
+    orthogonality: torch.Tensor
+    specialization: torch.Tensor
+    expert_slots: torch.Tensor  # (N,) slots processed per expert in this pass
+    routing: list[RoutingStats]  # per layer; empty when routing was forced
+
+    def stacked(self) -> torch.Tensor:
+        """All scalar terms in TERM_NAMES order, so they reach the host in one transfer."""
+        return torch.stack([getattr(self, name).detach().float() for name in TERM_NAMES])
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    penalty: float
+    orthogonality: float
+    specialization: float
+    aux: float
+
+    @classmethod
+    def from_settings(cls, run: RunSettings, model: ModelSettings) -> "LossWeights":
+        return cls(run.penalty_weight, run.orthogonality_weight, run.specialization_weight, model.aux_loss_weight)
+
+
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+def rotation_penalty(rotator: DataRotator, weight: float) -> torch.Tensor:
+    return weight * rotator.angles().pow(2).mean()
+
+
+def _routed_terms(model: MoETransformer, x, y, weights: LossWeights, penalty: torch.Tensor) -> LossTerms:
+    out = model(x)
+    task = cross_entropy(out.logits, y)
+    aux = weights.aux * out.aux_loss
+    zero = task.new_zeros(())
+    slots = torch.stack([stats.slot_counts for stats in out.routing]).sum(dim=0)
+    return LossTerms(task + aux + penalty, task, aux, penalty, zero, zero, slots, out.routing)
+
+
+def standard_terms(model: MoETransformer, x, y, weights: LossWeights) -> LossTerms:
+    return _routed_terms(model, x, y, weights, x.new_zeros((), dtype=torch.float32))
+
+
+def geometric_fast_terms(model: MoETransformer, rotator: DataRotator, x, y, weights: LossWeights) -> LossTerms:
+    return _routed_terms(model, x, y, weights, rotation_penalty(rotator, weights.penalty))
+
+
+def presentation_experts(model: MoETransformer) -> list[int]:
+    """Presentation p is forced to expert p: primaries first, then ghosts (same order as the router)."""
+    return list(range(model.moe_layers[0].num_total))
+
+
+def _geometric_from_outputs(logits, hidden, y, rotator, weights, expert_slots) -> LossTerms:
+    """logits (P, B, T, V), hidden (P, B, T, D) -> the geometric loss terms."""
+    task = cross_entropy(logits.mean(dim=0), y)
+    penalty = rotation_penalty(rotator, weights.penalty)
+    presentations = hidden.shape[0]
+    if presentations > 1:
+        unit = F.normalize(hidden, dim=-1)
+        cosines = torch.einsum("pbtd,qbtd->btpq", unit, unit).abs()
+        off_diagonal = ~torch.eye(presentations, dtype=torch.bool, device=hidden.device)
+        orthogonality = weights.orthogonality * cosines[..., off_diagonal].mean()
+        norm_variance = hidden.norm(dim=-1).var(dim=0, unbiased=False).mean()
+        specialization = weights.specialization * F.relu(1.0 - norm_variance)
+    else:  # one presentation has nothing to be orthogonal to or to differ from
+        orthogonality = specialization = task.new_zeros(())
+    loss = task + penalty + orthogonality + specialization
+    return LossTerms(loss, task, task.new_zeros(()), penalty, orthogonality, specialization, expert_slots, [])
+
+
+def geometric_terms(
+    model: MoETransformer, rotator: DataRotator, x, y, weights: LossWeights, chunk: int = 0
+) -> LossTerms:
+    """The production geometric step: all presentations batched into one pass (or `chunk` at a time)."""
+    experts = presentation_experts(model)
+    angles = rotator.angles()
+    embeddings = model.embed_tokens(x)
+    step = chunk or len(experts)
+    logits, hidden = [], []
+    for start in range(0, len(experts), step):
+        part = slice(start, start + step)
+        rotated = rotator.rotate(embeddings.unsqueeze(0), angles[part, None, None, :])
+        out: ModelOutput = model.forward_presentations(rotated, experts[part])
+        logits.append(out.logits)
+        hidden.append(out.hidden)
+    slots = torch.full((len(experts),), float(x.numel()), device=x.device)
+    return _geometric_from_outputs(torch.cat(logits), torch.cat(hidden), y, rotator, weights, slots)
+
+
+def geometric_terms_reference(model: MoETransformer, rotator: DataRotator, x, y, weights: LossWeights) -> LossTerms:
+    """The original geometric step: one full forward pass per presentation, in a plain loop."""
+    angles = rotator.angles()
+    embeddings = model.embed_tokens(x)
+    logits, hidden = [], []
+    for presentation, expert in enumerate(presentation_experts(model)):
+        out = model.forward_presentation(rotator.rotate(embeddings, angles[presentation]), expert)
+        logits.append(out.logits)
+        hidden.append(out.hidden)
+    slots = torch.full((len(logits),), float(x.numel()), device=x.device)
+    return _geometric_from_outputs(torch.stack(logits), torch.stack(hidden), y, rotator, weights, slots)
+
+
+def compute_terms(
+    mode: Mode, model: MoETransformer, rotator: DataRotator, x, y, weights: LossWeights, chunk: int = 0
+) -> LossTerms:
+    if mode is Mode.STANDARD:
+        return standard_terms(model, x, y, weights)
+    if mode is Mode.GEOMETRIC_FAST:
+        return geometric_fast_terms(model, rotator, x, y, weights)
+    return geometric_terms(model, rotator, x, y, weights, chunk)

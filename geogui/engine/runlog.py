@@ -1,0 +1,124 @@
+"""The run directory: `meta.json` (settings, device, versions, times, status, mode changes) and
+`metrics.jsonl` (one JSON object per event, appended and flushed as it goes).
+
+metrics.jsonl is append-only, so a crash loses at most the line being written; meta.json is small
+and replaced atomically (write a temporary file, then rename), so it is never half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from geogui.engine.metrics import BatchRecord, ModeChange, RunEvent, RunStarted, TrainerEvent
+from geogui.settings import Settings
+
+META_FILE = "meta.json"
+METRICS_FILE = "metrics.jsonl"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import torch
+
+    from geogui import __version__
+
+    return {"geogui": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": numpy.__version__, "platform": platform.platform()}
+
+
+def new_run_name(settings: Settings) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{settings.run.mode.value}-{secrets.token_hex(2)}"
+
+
+class RunLog:
+    def __init__(self, path: Path, settings: Settings):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.meta: dict[str, Any] = {
+            "name": self.path.name, "status": "running", "started_at": _now(), "ended_at": None,
+            "settings": json.loads(settings.model_dump_json()), "versions": _versions(),
+            "argv": sys.argv, "device": None, "requested_device": settings.device.device,
+            "data_source": None, "parameters": None, "steps_done": 0, "last_loss": None,
+            "mode_changes": [], "events": [],
+        }
+        self._metrics = open(self.path / METRICS_FILE, "a", encoding="utf-8")
+        self._save_meta()
+
+    @classmethod
+    def create(cls, settings: Settings, root: Path | None = None) -> "RunLog":
+        """A new run directory under `root` (default: the user's runs directory)."""
+        if root is None:
+            from geogui.paths import runs_dir
+
+            root = runs_dir()
+        return cls(Path(root) / new_run_name(settings), settings)
+
+    def _save_meta(self) -> None:
+        write_json_atomic(self.path / META_FILE, self.meta)
+
+    def write(self, event: TrainerEvent) -> None:
+        if isinstance(event, RunStarted):
+            self.meta.update(device=event.device, data_source=event.data_source, parameters=event.parameters,
+                             total_steps=event.total_steps)
+            self._save_meta()
+            return
+        self._metrics.write(json.dumps(event.to_json()) + "\n")
+        self._metrics.flush()
+        if isinstance(event, BatchRecord):
+            self.meta["steps_done"] = event.step
+            self.meta["last_loss"] = event.to_json()["loss"]
+        elif isinstance(event, ModeChange):
+            self.meta["mode_changes"].append(event.to_json())
+            self._save_meta()
+        elif isinstance(event, RunEvent):
+            self.meta["events"].append(event.to_json())
+            self._save_meta()
+
+    def close(self, status: str) -> None:
+        """Record the final status; idempotent."""
+        if self._metrics.closed:
+            return
+        self._metrics.flush()
+        os.fsync(self._metrics.fileno())
+        self._metrics.close()
+        self.meta.update(status=status, ended_at=_now())
+        self._save_meta()
+
+    def __enter__(self) -> "RunLog":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close("failed" if exc_type else "finished")
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """Every complete line of a run's metrics.jsonl (a torn last line from a crash is skipped)."""
+    records = []
+    with open(Path(path) / METRICS_FILE, encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records

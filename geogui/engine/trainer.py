@@ -1,0 +1,292 @@
+"""The one training loop. It does no I/O: it yields typed events and the caller (the app's worker or
+the headless CLI) decides what to log, plot or save.
+
+Controls (pause, resume, stop, mode and penalty-weight changes) may be called from any thread; they
+take effect at the next batch boundary.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterator, Literal
+
+import numpy as np
+import torch
+
+from geogui.engine.data import VOCAB_SIZE, Corpus, get_batch, load_corpus
+from geogui.engine.device import DeviceChoice, choose_device, memory_bytes, synchronize
+from geogui.engine.metrics import (
+    BatchRecord,
+    EvalRecord,
+    ModeChange,
+    RunEvent,
+    RunFinished,
+    RunStarted,
+    TrainerEvent,
+)
+from geogui.engine.model import MoETransformer
+from geogui.engine.modes import TERM_NAMES, LossWeights, compute_terms
+from geogui.engine.rotation import DataRotator
+from geogui.settings import Mode, Settings
+
+NonFiniteAction = Literal["pause", "stop"]
+
+
+def model_lr(step: int, peak: float, warmup: int, total: int) -> float:
+    """Linear warm-up to `peak`, then cosine decay to a tenth of it at `total`."""
+    if step <= warmup:
+        return peak * step / max(1, warmup)
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def rotation_lr(step: int, peak: float, total: int) -> float:
+    """Cosine decay from `peak` to a tenth of it at `total` (the rotator needs no warm-up)."""
+    progress = min(1.0, max(0, step - 1) / max(1, total - 1))
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@dataclass
+class TrainingState:
+    """Everything a run trains or advances; what a checkpoint must hold."""
+
+    model: MoETransformer
+    rotator: DataRotator
+    model_optimizer: torch.optim.Optimizer
+    rotation_optimizer: torch.optim.Optimizer
+    batch_generator: torch.Generator
+    mode: Mode
+    penalty_weight: float
+    step: int = 0
+    tokens_seen: int = 0
+
+
+def build_state(settings: Settings, device: torch.device) -> TrainingState:
+    """Model, rotator and both optimizers, seeded so that a run is reproducible on CPU."""
+    torch.manual_seed(settings.run.seed)
+    cfg = settings.model
+    model = MoETransformer(cfg, VOCAB_SIZE).to(device)
+    rotator = DataRotator(cfg.presentations, cfg.rotation_dimensions, cfg.d_model, cfg.max_rotation).to(device)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    model_optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": settings.run.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=settings.run.learning_rate, betas=(0.9, 0.95),
+    )
+    rotation_optimizer = torch.optim.Adam(rotator.parameters(), lr=settings.run.rotation_learning_rate)
+    generator = torch.Generator().manual_seed(settings.run.seed)
+    return TrainingState(model, rotator, model_optimizer, rotation_optimizer, generator,
+                         settings.run.mode, settings.run.penalty_weight)
+
+
+class Trainer:
+    def __init__(self, settings: Settings, *, on_nonfinite: NonFiniteAction = "pause", corpus: Corpus | None = None):
+        self.settings = settings
+        self.on_nonfinite = on_nonfinite
+        self._corpus = corpus
+        self._lock = threading.Condition()
+        self._paused = False
+        self._stop_requested = False
+        self._requested_mode: Mode | None = None
+        self._requested_penalty_weight: float | None = None
+        self.state: TrainingState | None = None
+        self.device_choice: DeviceChoice | None = None
+
+    # ---- controls: safe from any thread ----
+    def pause(self) -> None:
+        with self._lock:
+            self._paused = True
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+            self._lock.notify_all()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop_requested = True
+            self._lock.notify_all()
+
+    def request_mode(self, mode: Mode | str) -> None:
+        with self._lock:
+            self._requested_mode = Mode(mode)
+
+    def request_penalty_weight(self, weight: float) -> None:
+        weight = float(weight)
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ValueError(f"penalty weight must be a finite number >= 0, got {weight}")
+        with self._lock:
+            self._requested_penalty_weight = weight
+
+    @property
+    def paused(self) -> bool:
+        with self._lock:
+            return self._paused
+
+    # ---- the loop ----
+    def run(self) -> Iterator[TrainerEvent]:
+        settings = self.settings
+        corpus = self._corpus or load_corpus(settings.data, settings.model.seq_len)
+        self.device_choice = choice = choose_device(settings.device.device)
+        self.state = state = build_state(settings, choice.device)
+        total = settings.run.steps
+        yield RunStarted(
+            device=str(choice.device), requested_device=choice.requested, parameters=state.model.num_parameters()
+            + sum(p.numel() for p in state.rotator.parameters()), total_steps=total,
+            train_tokens=len(corpus.train), val_tokens=len(corpus.val), data_source=corpus.source,
+            presentations=settings.model.presentations, rotation_dimensions=settings.model.rotation_dimensions,
+            expert_names=tuple(f"E{i}" for i in range(settings.model.num_experts))
+            + tuple(f"G{i}" for i in range(settings.model.num_ghost_experts)),
+        )
+        if choice.fallback_reason:
+            yield RunEvent(0, "device_fallback", choice.fallback_reason)
+
+        started = time.perf_counter()
+        status = "finished"
+        while state.step < total:
+            step = state.step + 1
+            yield from self._apply_requests(state, step)
+            yield from self._wait_while_paused(step)
+            if self._stop_requested:
+                status = "stopped"
+                break
+
+            record, events = self._train_batch(state, corpus, step, started)
+            yield from events
+            if record is None:  # non-finite loss or gradient: the update was skipped
+                if self.on_nonfinite == "stop":
+                    status = "failed"
+                    break
+                self.pause()
+                continue
+            yield record
+            if step % settings.run.eval_interval == 0 or step == total:
+                yield self._evaluate(state, corpus, step)
+        yield RunFinished(state.step, status)
+
+    def _apply_requests(self, state: TrainingState, step: int) -> Iterator[ModeChange]:
+        with self._lock:
+            mode, weight = self._requested_mode, self._requested_penalty_weight
+            self._requested_mode = self._requested_penalty_weight = None
+        new_mode = mode if mode is not None else state.mode
+        new_weight = weight if weight is not None else state.penalty_weight
+        if new_mode is not state.mode or new_weight != state.penalty_weight:
+            change = ModeChange(step, new_mode.value, new_weight, state.mode.value, state.penalty_weight)
+            state.mode, state.penalty_weight = new_mode, new_weight
+            yield change
+
+    def _wait_while_paused(self, step: int) -> Iterator[RunEvent]:
+        with self._lock:
+            if not self._paused or self._stop_requested:
+                return
+        yield RunEvent(step - 1, "paused", f"paused after step {step - 1}")
+        with self._lock:
+            while self._paused and not self._stop_requested:
+                self._lock.wait()
+        if not self._stop_requested:
+            yield RunEvent(step - 1, "resumed", f"resumed at step {step}")
+
+    def _train_batch(
+        self, state: TrainingState, corpus: Corpus, step: int, started: float
+    ) -> tuple[BatchRecord | None, list[RunEvent]]:
+        run, cfg = self.settings.run, self.settings.model
+        device = self.device_choice.device
+        model, rotator, mode = state.model, state.rotator, state.mode
+
+        t_start = time.perf_counter()
+        x, y = get_batch(corpus.train, run.batch_size, cfg.seq_len, state.batch_generator)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        t_data = time.perf_counter()
+
+        lr_model = model_lr(step, run.learning_rate, run.warmup_steps, run.steps)
+        lr_rotation = rotation_lr(step, run.rotation_learning_rate, run.steps) if mode.uses_rotator else 0.0
+        for group in state.model_optimizer.param_groups:
+            group["lr"] = lr_model
+        for group in state.rotation_optimizer.param_groups:
+            group["lr"] = lr_rotation
+
+        state.model_optimizer.zero_grad(set_to_none=True)
+        state.rotation_optimizer.zero_grad(set_to_none=True)
+        weights = LossWeights(state.penalty_weight, run.orthogonality_weight, run.specialization_weight,
+                              cfg.aux_loss_weight)
+        terms = compute_terms(mode, model, rotator, x, y, weights, cfg.presentation_chunk)
+        terms.loss.backward()
+        trained = list(model.parameters()) + (list(rotator.parameters()) if mode.uses_rotator else [])
+        grad_norm = torch.nn.utils.clip_grad_norm_(trained, run.grad_clip if run.grad_clip > 0 else float("inf"))
+
+        # One device->host transfer per step for every number the record needs.
+        overflow = [stats.overflow for stats in terms.routing]
+        host = torch.cat([
+            terms.stacked(), grad_norm.detach().float().view(1), terms.expert_slots.float(),
+            torch.stack(overflow).float() if overflow else terms.loss.new_zeros(0),
+            rotator.angles().detach().float().flatten(),
+        ]).cpu().numpy().astype(np.float64)
+        values = dict(zip(TERM_NAMES, host[: len(TERM_NAMES)]))
+        grad_value = host[len(TERM_NAMES)]
+        bad = [f"{name} = {value}" for name, value in values.items() if not math.isfinite(value)]
+        if not math.isfinite(grad_value):
+            bad.append(f"gradient norm = {grad_value}")
+        if bad:
+            state.model_optimizer.zero_grad(set_to_none=True)
+            state.rotation_optimizer.zero_grad(set_to_none=True)
+            message = f"non-finite at step {step} ({mode.value}): {', '.join(bad)}; the update was skipped"
+            return None, [RunEvent(step, "nonfinite_loss", message)]
+
+        state.model_optimizer.step()
+        if mode.uses_rotator:
+            state.rotation_optimizer.step()
+        synchronize(device)  # the optimizer step is queued work: wait for it before reading the clock
+        t_end = time.perf_counter()
+
+        state.step = step
+        tokens = run.batch_size * cfg.seq_len
+        state.tokens_seen += tokens
+        n_experts = cfg.presentations
+        offset = len(TERM_NAMES) + 1
+        slots = host[offset: offset + n_experts]
+        layer_overflow = host[offset + n_experts: offset + n_experts + len(overflow)]
+        angles = host[offset + n_experts + len(overflow):].reshape(cfg.presentations, cfg.rotation_dimensions)
+
+        events: list[RunEvent] = []
+        layers = model.moe_layers
+        if terms.routing:  # the wake-up rule reads router statistics, which only a routed pass has
+            for index, (layer, layer_value) in enumerate(zip(layers, layer_overflow)):
+                woke = layer.update_ghosts(float(layer_value))
+                if woke is not None:
+                    events.append(RunEvent(step, "ghost_woke",
+                                           f"layer {index}: ghost expert G{woke} woke (primary experts saturated)"))
+        record = BatchRecord(
+            step=step, epoch=state.tokens_seen / len(corpus.train), mode=mode.value,
+            penalty_weight=state.penalty_weight, batch_time_s=t_end - t_data, data_time_s=t_data - t_start,
+            loss=values["loss"], task_loss=values["task_loss"], aux_loss=values["aux_loss"],
+            penalty=values["penalty"], orthogonality=values["orthogonality"],
+            specialization=values["specialization"], lr_model=lr_model, lr_rotation=lr_rotation,
+            rotation_angles=angles if mode.uses_rotator else None,
+            expert_load=slots / max(slots.sum(), 1.0),
+            ghost_activation=np.mean([layer.ghost_activation for layer in layers], axis=0)
+            if cfg.num_ghost_experts else np.zeros(0),
+            saturation=float(np.mean([layer.saturation for layer in layers])),
+            tokens_per_s=tokens / (t_end - t_start), tokens_seen=state.tokens_seen,
+            memory_bytes=memory_bytes(device), wall_time_s=t_end - started,
+        )
+        return record, events
+
+    @torch.no_grad()
+    def _evaluate(self, state: TrainingState, corpus: Corpus, step: int) -> EvalRecord:
+        """Held-out task loss in the current mode, on the same batches every time (a fixed generator)."""
+        run, cfg = self.settings.run, self.settings.model
+        device = self.device_choice.device
+        generator = torch.Generator().manual_seed(run.seed + 1)
+        weights = LossWeights(state.penalty_weight, run.orthogonality_weight, run.specialization_weight,
+                              cfg.aux_loss_weight)
+        losses = []
+        for _ in range(run.eval_batches):
+            x, y = get_batch(corpus.val, run.batch_size, cfg.seq_len, generator)
+            terms = compute_terms(state.mode, state.model, state.rotator, x.to(device), y.to(device), weights,
+                                  cfg.presentation_chunk)
+            losses.append(terms.task_loss)
+        loss = torch.stack(losses).mean().item()
+        return EvalRecord(step, loss, math.exp(loss) if loss < 700 else math.inf)
