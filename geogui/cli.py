@@ -86,12 +86,16 @@ class ProgressBar:
 
 def train(settings: Settings, out: Path | None, quiet: bool = False) -> int:
     # torch is imported only here, so `--help` and bad input stay instant.
-    from geogui.engine.data import DataError
+    from geogui.engine.data import DataError, load_corpus
     from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished, RunStarted
     from geogui.engine.runlog import RunLog
     from geogui.engine.trainer import Trainer
 
-    trainer = Trainer(settings, on_nonfinite="stop")
+    try:  # before the run directory exists, so bad data leaves nothing behind
+        corpus = load_corpus(settings.data, settings.model.seq_len)
+    except DataError as exc:
+        raise InputError(str(exc)) from None
+    trainer = Trainer(settings, on_nonfinite="stop", corpus=corpus)
     log = RunLog(out, settings) if out else RunLog.create(settings)
     bar = None if quiet else ProgressBar(settings.run.steps)
     status = "failed"
@@ -110,9 +114,6 @@ def train(settings: Settings, out: Path | None, quiet: bool = False) -> int:
                 print(("\n" if bar and bar.interactive else "") + text, file=sys.stderr)
             elif isinstance(event, RunFinished):
                 status = event.status
-    except DataError as exc:
-        log.close("failed")
-        raise InputError(str(exc)) from None
     except KeyboardInterrupt:
         status = "stopped"
     finally:

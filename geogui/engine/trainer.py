@@ -223,9 +223,9 @@ class Trainer:
             terms.stacked(), grad_norm.detach().float().view(1), terms.expert_slots.float(),
             torch.stack(overflow).float() if overflow else terms.loss.new_zeros(0),
             rotator.angles().detach().float().flatten(),
-        ]).cpu().numpy().astype(np.float64)
-        values = dict(zip(TERM_NAMES, host[: len(TERM_NAMES)]))
-        grad_value = host[len(TERM_NAMES)]
+        ]).cpu().double().numpy()
+        values = dict(zip(TERM_NAMES, host[: len(TERM_NAMES)].tolist()))
+        grad_value = float(host[len(TERM_NAMES)])
         bad = [f"{name} = {value}" for name, value in values.items() if not math.isfinite(value)]
         if not math.isfinite(grad_value):
             bad.append(f"gradient norm = {grad_value}")
