@@ -80,10 +80,14 @@ class Experts(nn.Module):
         h = F.gelu(x @ self.w_in[expert] + self.b_in[expert])
         return h @ self.w_out[expert] + self.b_out[expert]
 
-    def stacked(self, experts: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Expert experts[p] on x[p] for every p at once: x (P, n, D) -> (P, n, D)."""
+    def stacked(self, experts: torch.Tensor, x: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
+        """gates[p] * expert experts[p] on x[p], for every p at once: x (P, n, D) -> (P, n, D).
+
+        The gate is folded into the output weights (P*H*D multiplies) rather than applied to the
+        output (P*n*D multiplies)."""
         h = F.gelu(torch.baddbmm(self.b_in[experts].unsqueeze(1), x, self.w_in[experts]))
-        return torch.baddbmm(self.b_out[experts].unsqueeze(1), h, self.w_out[experts])
+        gates = gates.view(-1, 1, 1)
+        return torch.baddbmm((self.b_out[experts].unsqueeze(1) * gates), h, self.w_out[experts] * gates)
 
 
 class MoEFeedForward(nn.Module):
@@ -186,8 +190,7 @@ class MoEFeedForward(nn.Module):
         """x (P*B, T, D) holding P presentations; presentation p goes to experts[p], all in one matmul."""
         shape = x.shape
         per_presentation = x.reshape(len(experts), -1, shape[-1])
-        out = self.experts.stacked(experts, per_presentation) * self.gate_scale[experts].view(-1, 1, 1)
-        return out.view(shape)
+        return self.experts.stacked(experts, per_presentation, self.gate_scale[experts]).view(shape)
 
 
 class Block(nn.Module):
@@ -247,18 +250,24 @@ class MoETransformer(nn.Module):
             x = x + block.moe.forced_one(block.ln_ff(x), expert)
         return ModelOutput(self._head(x), x, x.new_zeros(()), [])
 
-    def forward_presentations(self, embeddings: torch.Tensor, experts: Sequence[int]) -> ModelOutput:
+    def forward_presentations(self, embeddings: torch.Tensor, experts: Sequence[int]) -> torch.Tensor:
         """Several presentations in one batched pass: embeddings (P, B, T, D), presentation p forced to
-        experts[p]. Attention treats the P*B sequences as one batch; the MoE layer runs all P experts in
-        one batched matmul."""
+        experts[p]. Attention treats the P*B sequences as one batch; each MoE layer runs all P experts
+        in one batched matmul. Returns the final hidden states (P, B, T, D); see `mean_logits`."""
         presentations, batch, time, width = embeddings.shape
         expert_ids = torch.as_tensor(list(experts), device=embeddings.device)
         x = (embeddings + self._positions(time, embeddings.device)).reshape(presentations * batch, time, width)
         for block in self.blocks:
             x = x + block.attn(block.ln_attn(x))
             x = x + block.moe.forced_stacked(block.ln_ff(x), expert_ids)
-        hidden = x.view(presentations, batch, time, width)
-        return ModelOutput(self._head(hidden), hidden, x.new_zeros(()), [])
+        return x.view(presentations, batch, time, width)
+
+    def mean_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """mean_p logits_p for hidden (P, B, T, D), with the LM head applied once, not P times.
+
+        The head is linear with no bias, so mean_p(W n_p) = W mean_p(n_p): identical up to float
+        rounding, without materialising P copies of the (B, T, vocab) logits or their gradients."""
+        return self.lm_head(self.ln_final(hidden).mean(dim=0))
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from geogui.engine.model import ModelOutput, MoETransformer, RoutingStats
+from geogui.engine.model import MoETransformer, RoutingStats
 from geogui.engine.rotation import DataRotator
 from geogui.settings import Mode, ModelSettings, RunSettings
 
@@ -97,17 +97,20 @@ def presentation_experts(model: MoETransformer) -> list[int]:
     return list(range(model.moe_layers[0].num_total))
 
 
-def _geometric_from_outputs(logits, hidden, y, rotator, weights, expert_slots) -> LossTerms:
-    """logits (P, B, T, V), hidden (P, B, T, D) -> the geometric loss terms."""
-    task = cross_entropy(logits.mean(dim=0), y)
+def _geometric_from_outputs(mean_logits, hidden, y, rotator, weights, expert_slots) -> LossTerms:
+    """mean_logits (B, T, V) = mean over presentations, hidden (P, B, T, D) -> the geometric loss terms."""
+    task = cross_entropy(mean_logits, y)
     penalty = rotation_penalty(rotator, weights.penalty)
     presentations = hidden.shape[0]
     if presentations > 1:
-        unit = F.normalize(hidden, dim=-1)
-        cosines = torch.einsum("pbtd,qbtd->btpq", unit, unit).abs()
+        # Cosines from the (B, T, P, P) Gram matrix and the norms: no normalised copy of `hidden`.
+        gram = torch.einsum("pbtd,qbtd->btpq", hidden, hidden)
+        norms = hidden.norm(dim=-1)  # (P, B, T)
+        norms_bt = norms.permute(1, 2, 0)
+        cosines = gram / (norms_bt.unsqueeze(-1) * norms_bt.unsqueeze(-2)).clamp_min(1e-12)
         off_diagonal = ~torch.eye(presentations, dtype=torch.bool, device=hidden.device)
-        orthogonality = weights.orthogonality * cosines[..., off_diagonal].mean()
-        norm_variance = hidden.norm(dim=-1).var(dim=0, unbiased=False).mean()
+        orthogonality = weights.orthogonality * cosines[..., off_diagonal].abs().mean()
+        norm_variance = norms.var(dim=0, unbiased=False).mean()
         specialization = weights.specialization * F.relu(1.0 - norm_variance)
     else:  # one presentation has nothing to be orthogonal to or to differ from
         orthogonality = specialization = task.new_zeros(())
@@ -118,24 +121,26 @@ def _geometric_from_outputs(logits, hidden, y, rotator, weights, expert_slots) -
 def geometric_terms(
     model: MoETransformer, rotator: DataRotator, x, y, weights: LossWeights, chunk: int = 0
 ) -> LossTerms:
-    """The production geometric step: all presentations batched into one pass (or `chunk` at a time)."""
+    """The production geometric step: all presentations batched into one pass (or `chunk` at a time),
+    and the LM head applied once to the mean of the normalised hidden states (see `mean_logits`)."""
     experts = presentation_experts(model)
     angles = rotator.angles()
-    embeddings = model.embed_tokens(x)
+    embeddings = model.embed_tokens(x).unsqueeze(0)
     step = chunk or len(experts)
-    logits, hidden = [], []
-    for start in range(0, len(experts), step):
-        part = slice(start, start + step)
-        rotated = rotator.rotate(embeddings.unsqueeze(0), angles[part, None, None, :])
-        out: ModelOutput = model.forward_presentations(rotated, experts[part])
-        logits.append(out.logits)
-        hidden.append(out.hidden)
+    hidden = [
+        model.forward_presentations(
+            rotator.rotate(embeddings, angles[start:start + step, None, None, :]), experts[start:start + step]
+        )
+        for start in range(0, len(experts), step)
+    ]
+    hidden = hidden[0] if len(hidden) == 1 else torch.cat(hidden)
     slots = torch.full((len(experts),), float(x.numel()), device=x.device)
-    return _geometric_from_outputs(torch.cat(logits), torch.cat(hidden), y, rotator, weights, slots)
+    return _geometric_from_outputs(model.mean_logits(hidden), hidden, y, rotator, weights, slots)
 
 
 def geometric_terms_reference(model: MoETransformer, rotator: DataRotator, x, y, weights: LossWeights) -> LossTerms:
-    """The original geometric step: one full forward pass per presentation, in a plain loop."""
+    """The original geometric step: one full forward pass per presentation, in a plain loop, each
+    producing its own logits, which are then averaged."""
     angles = rotator.angles()
     embeddings = model.embed_tokens(x)
     logits, hidden = [], []
@@ -144,7 +149,7 @@ def geometric_terms_reference(model: MoETransformer, rotator: DataRotator, x, y,
         logits.append(out.logits)
         hidden.append(out.hidden)
     slots = torch.full((len(logits),), float(x.numel()), device=x.device)
-    return _geometric_from_outputs(torch.stack(logits), torch.stack(hidden), y, rotator, weights, slots)
+    return _geometric_from_outputs(torch.stack(logits).mean(dim=0), torch.stack(hidden), y, rotator, weights, slots)
 
 
 def compute_terms(
