@@ -28,6 +28,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed rounds (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--ghosts", default="awake", choices=["awake", "dormant"],
+                        help="ghost experts fully awake (every presentation computes; default) or all dormant "
+                        "(the state at the start of a run: dormant ghost presentations skip their expert)")
     args = parser.parse_args()
 
     settings = Settings()  # the app's defaults: d_model 128, 4 layers, seq 128, batch 16, 4 + 4 experts
@@ -35,6 +38,10 @@ def main() -> None:
     device = choice.device
     state = build_state(settings, device)
     model, rotator = state.model, state.rotator
+    if args.ghosts == "awake":
+        for layer in model.moe_layers:
+            layer.set_extra_state({"ghost_activation": [1.0] * layer.num_ghost, "saturation_ema": 0.0,
+                                   "saturated_steps": 0})
     cfg, run = settings.model, settings.run
     weights = LossWeights.from_settings(run, cfg)
     corpus = load_corpus(settings.data, cfg.seq_len)
@@ -76,7 +83,7 @@ def main() -> None:
     median = {name: statistics.median(values) for name, values in times.items()}
     print(f"device={device} threads={torch.get_num_threads()} rounds={args.steps} "
           f"d_model={cfg.d_model} layers={cfg.n_layers} seq={cfg.seq_len} batch={run.batch_size} "
-          f"experts={cfg.num_experts}+{cfg.num_ghost_experts} top_k={cfg.top_k}")
+          f"experts={cfg.num_experts}+{cfg.num_ghost_experts} top_k={cfg.top_k} ghosts={args.ghosts}")
     print(f"{'mode':<16}{'median ms':>12}{'min ms':>10}{'max ms':>10}{'x standard':>12}")
     for name, values in times.items():
         print(f"{name:<16}{median[name] * 1e3:>12.1f}{min(values) * 1e3:>10.1f}{max(values) * 1e3:>10.1f}"

@@ -126,6 +126,7 @@ class MoEFeedForward(nn.Module):
         scale[self.num_primary:] = torch.from_numpy(self._ghost_activation).float()
         self.gate_scale.copy_(scale)
         self.routable.copy_(scale > 0)
+        self._live_experts = [e for e in range(self.num_total) if scale[e] > 0]
 
     def update_ghosts(self, overflow: float) -> int | None:
         """Advance the wake-up rule by one training step. Returns the ghost index that woke, if any."""
@@ -186,11 +187,22 @@ class MoEFeedForward(nn.Module):
         out = self.experts.one(expert, x.reshape(-1, shape[-1])) * self.gate_scale[expert]
         return out.view(shape)
 
-    def forced_stacked(self, x: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
-        """x (P*B, T, D) holding P presentations; presentation p goes to experts[p], all in one matmul."""
+    def forced_stacked(self, x: torch.Tensor, experts: Sequence[int]) -> torch.Tensor:
+        """x (P*B, T, D) holding P presentations; presentation p goes to experts[p], all in one matmul.
+
+        A dormant ghost's gate is 0, so its presentation's output here is exactly 0 and its expert
+        would get a zero gradient: it is skipped instead of computed and multiplied by 0."""
         shape = x.shape
         per_presentation = x.reshape(len(experts), -1, shape[-1])
-        return self.experts.stacked(experts, per_presentation, self.gate_scale[experts]).view(shape)
+        live = [p for p, expert in enumerate(experts) if expert in self._live_experts]
+        if len(live) == len(experts):
+            ids = torch.as_tensor(list(experts), device=x.device)
+            return self.experts.stacked(ids, per_presentation, self.gate_scale[ids]).view(shape)
+        out = torch.zeros_like(per_presentation)
+        if live:
+            ids = torch.as_tensor([experts[p] for p in live], device=x.device)
+            out[live] = self.experts.stacked(ids, per_presentation[live], self.gate_scale[ids])
+        return out.view(shape)
 
 
 class Block(nn.Module):
@@ -255,11 +267,10 @@ class MoETransformer(nn.Module):
         experts[p]. Attention treats the P*B sequences as one batch; each MoE layer runs all P experts
         in one batched matmul. Returns the final hidden states (P, B, T, D); see `mean_logits`."""
         presentations, batch, time, width = embeddings.shape
-        expert_ids = torch.as_tensor(list(experts), device=embeddings.device)
         x = (embeddings + self._positions(time, embeddings.device)).reshape(presentations * batch, time, width)
         for block in self.blocks:
             x = x + block.attn(block.ln_attn(x))
-            x = x + block.moe.forced_stacked(block.ln_ff(x), expert_ids)
+            x = x + block.moe.forced_stacked(block.ln_ff(x), experts)
         return x.view(presentations, batch, time, width)
 
     def mean_logits(self, hidden: torch.Tensor) -> torch.Tensor:
