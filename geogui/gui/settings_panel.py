@@ -1,0 +1,176 @@
+"""Settings forms generated from the pydantic models: one tab per section (Run, Model, Data, Device).
+
+Nothing here knows a field by name. The labels are the fields' titles, tooltips their descriptions
+and ranges, and every edit is validated by pydantic itself; its message appears in red under the
+field (or under the section, for a rule across fields such as d_model vs n_heads).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QFormLayout, QLabel, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+
+from geogui.gui.field_editors import FieldEditor, editor_for
+from geogui.settings import Settings
+
+ERROR_COLOR = "#c62828"
+
+
+def section_fields(model: type[BaseModel] = Settings) -> dict[str, type[BaseModel]]:
+    """The nested models of `Settings` (run, model, data, device), in declaration order."""
+    return {
+        name: info.annotation for name, info in model.model_fields.items()
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
+    }
+
+
+class SectionForm(QWidget):
+    """The form of one section model; `validated()` is the model instance, or None with errors shown."""
+
+    edited = Signal()
+
+    def __init__(self, model: type[BaseModel], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.editors: dict[str, FieldEditor] = {}
+        self.error_labels: dict[str, QLabel] = {}
+        form = QFormLayout(self)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        for name, info in model.model_fields.items():
+            editor = editor_for(info)
+            label = QLabel(info.title or name)
+            label.setToolTip(editor.widget.toolTip())
+            label.setBuddy(editor.widget)
+            form.addRow(label, editor.widget)
+            error = _error_label()
+            form.addRow(error)
+            editor.on_change(self.edited.emit)
+            self.editors[name] = editor
+            self.error_labels[name] = error
+        self.section_error = _error_label()
+        form.addRow(self.section_error)
+
+    def set_values(self, instance: BaseModel) -> None:
+        for name, editor in self.editors.items():
+            editor.set_value(getattr(instance, name))
+
+    def raw_values(self) -> dict[str, Any]:
+        return {name: editor.raw_value() for name, editor in self.editors.items()}
+
+    def validated(self) -> BaseModel | None:
+        """Validate the current values with pydantic and show (or clear) the messages."""
+        for label in (*self.error_labels.values(), self.section_error):
+            _show(label, "")
+        try:
+            return self.model.model_validate(self.raw_values())
+        except ValidationError as exc:
+            for problem in exc.errors():
+                where = str(problem["loc"][0]) if problem["loc"] else ""
+                message = problem["msg"]
+                label = self.error_labels.get(where)
+                if label is None:  # a rule across fields: shown under the section
+                    label, message = self.section_error, f"{where}: {message}" if where else message
+                _show(label, "\n".join(filter(None, (label.text(), message))))
+            return None
+
+    def errors(self) -> dict[str, str]:
+        """Field name ('' for the section) -> the message shown now."""
+        shown = {name: label.text() for name, label in self.error_labels.items() if label.text()}
+        if self.section_error.text():
+            shown[""] = self.section_error.text()
+        return shown
+
+
+class SettingsPanel(QTabWidget):
+    """All sections as tabs. `settings()` is a valid Settings or None; `validity_changed` follows it."""
+
+    settings_edited = Signal()
+    validity_changed = Signal(bool)
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.forms: dict[str, SectionForm] = {}
+        self._titles: dict[str, str] = {}
+        self._settings: Settings | None = None
+        self._valid = True
+        self._loading = False
+        for name, model in section_fields().items():
+            form = SectionForm(model)
+            form.edited.connect(self._on_edited)
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+            scroll.setWidget(form)
+            self._titles[name] = Settings.model_fields[name].title or name.title()
+            self.addTab(scroll, self._titles[name])
+            self.forms[name] = form
+        self.set_settings(settings)
+
+    def settings(self) -> Settings | None:
+        return self._settings
+
+    def is_valid(self) -> bool:
+        return self._settings is not None
+
+    def set_settings(self, settings: Settings) -> None:
+        self._loading = True
+        try:
+            for name, form in self.forms.items():
+                form.set_values(getattr(settings, name))
+        finally:
+            self._loading = False
+        self._revalidate()
+
+    def editor(self, section: str, field: str) -> FieldEditor:
+        return self.forms[section].editors[field]
+
+    def set_raw(self, section: str, field: str, value: Any) -> None:
+        """Put a value into a field as if typed there (the toolbar mirrors run.mode and penalty weight)."""
+        self.editor(section, field).set_value(value)
+
+    def errors(self) -> dict[str, str]:
+        """'section.field' (or 'section') -> message, for every problem shown now."""
+        return {
+            f"{section}.{field}" if field else section: message
+            for section, form in self.forms.items() for field, message in form.errors().items()
+        }
+
+    def _on_edited(self) -> None:
+        if not self._loading:
+            self._revalidate()
+
+    def _revalidate(self) -> None:
+        sections = {name: form.validated() for name, form in self.forms.items()}
+        for index, (name, section) in enumerate(sections.items()):
+            self.setTabText(index, self._titles[name] + ("" if section is not None else " ⚠"))
+            self.tabBar().setTabTextColor(index, QColor(ERROR_COLOR) if section is None else self._tab_color())
+        if all(section is not None for section in sections.values()):
+            current = self._settings or Settings()
+            self._settings = Settings(schema_version=current.schema_version, **sections)
+        else:
+            self._settings = None
+        self.settings_edited.emit()
+        if self.is_valid() != self._valid:
+            self._valid = self.is_valid()
+            self.validity_changed.emit(self._valid)
+
+    def _tab_color(self) -> QColor:
+        return self.palette().color(QPalette.ColorRole.WindowText)
+
+
+def _error_label() -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setStyleSheet(f"color: {ERROR_COLOR};")
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.hide()
+    return label
+
+
+def _show(label: QLabel, message: str) -> None:
+    label.setText(message)
+    label.setVisible(bool(message))

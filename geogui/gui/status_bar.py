@@ -1,0 +1,86 @@
+"""The status bar: device (and any fallback), progress with ETA, throughput and memory."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
+
+from geogui.engine.metrics import BatchRecord, RunEvent, RunStarted
+
+NOTICE_MS = 15_000
+WARNING_STYLE = "color: #b26a00; font-weight: bold;"
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_bytes(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+class RunStatusBar(QStatusBar):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.device = QLabel("device: –")
+        self.progress_text = QLabel("step – / –")
+        self.eta = QLabel("ETA –")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(180)
+        self.progress.setTextVisible(True)
+        self.throughput = QLabel("– tok/s")
+        self.memory = QLabel("mem –")
+        for widget in (self.device, self.progress_text, self.progress, self.eta, self.throughput, self.memory):
+            self.addPermanentWidget(widget)
+        self._total_steps = 0
+
+    def reset(self) -> None:
+        self.device.setText("device: …")
+        self.device.setStyleSheet("")
+        self.device.setToolTip("")
+        self.progress_text.setText("step – / –")
+        self.eta.setText("ETA –")
+        self.progress.setValue(0)
+        self.throughput.setText("– tok/s")
+        self.memory.setText("mem –")
+
+    def show_started(self, started: RunStarted) -> None:
+        self._total_steps = started.total_steps
+        self.progress.setRange(0, started.total_steps)
+        self.progress.setValue(0)
+        self.progress_text.setText(f"step 0 / {started.total_steps}")
+        self.device.setText(f"device: {started.device}")
+        self.device.setToolTip(f"requested: {started.requested_device}; {started.parameters:,} parameters; "
+                               f"data: {started.data_source}")
+        # "auto" resolving to CPU is a choice, not a fallback; an explicit request that was not met is.
+        if started.requested_device not in ("auto", started.device):
+            self._warn_device(f"device: {started.device} (requested {started.requested_device})")
+
+    def show_batch(self, record: BatchRecord) -> None:
+        total = self._total_steps
+        self.progress.setValue(min(record.step, total))
+        self.progress_text.setText(f"step {record.step} / {total} · epoch {record.epoch:.2f}")
+        remaining = (total - record.step) * record.wall_time_s / max(record.step, 1)
+        self.eta.setText(f"ETA {format_duration(remaining)}")
+        self.throughput.setText(f"{record.tokens_per_s:,.0f} tok/s")
+        self.memory.setText(f"mem {format_bytes(record.memory_bytes)}")
+
+    def show_event(self, event: RunEvent) -> None:
+        if event.kind == "device_fallback":
+            self._warn_device(self.device.text(), event.message)
+        self.showMessage(event.message, NOTICE_MS)
+
+    def show_notice(self, message: str) -> None:
+        self.showMessage(message, NOTICE_MS)
+
+    def _warn_device(self, text: str, tooltip: str | None = None) -> None:
+        self.device.setText(text)
+        self.device.setStyleSheet(WARNING_STYLE)
+        if tooltip:
+            self.device.setToolTip(tooltip)

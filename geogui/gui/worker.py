@@ -1,0 +1,242 @@
+"""The only threading code in the app: runs the engine's Trainer in a QThread and turns its events
+into typed Qt signals.
+
+Rules this module keeps:
+- torch is imported only inside `TrainingWorker.run`, i.e. in the worker thread. A torch op on the
+  GUI thread measurably slows training, and importing torch before the window shows delays start-up.
+- Only the frozen records of `geogui.engine.metrics` cross threads.
+- Per-batch records are sent in lists about every 50 ms, not one signal per batch: a fast model
+  makes thousands of batches a second and the GUI thread must not drown in queued events.
+- Stopping never uses QThread.terminate(): the trainer is asked to stop, which it does within one
+  batch, and the thread's event loop ends when the run slot returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Callable
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished, RunStarted
+from geogui.settings import Mode, Settings
+
+log = logging.getLogger(__name__)
+
+METRICS_INTERVAL_S = 0.05
+
+
+class MetricsBatcher:
+    """Collects BatchRecord/EvalRecord objects and says when a list of them should be sent."""
+
+    def __init__(self, interval_s: float = METRICS_INTERVAL_S, clock: Callable[[], float] = time.perf_counter):
+        self.interval_s = interval_s
+        self._clock = clock
+        self._pending: list[BatchRecord | EvalRecord] = []
+        self._last_sent = -float("inf")  # the first record goes out at once
+        self._last_batch_at: float | None = None
+        self._batch_gap = 0.0
+
+    def add(self, record: BatchRecord | EvalRecord) -> list[BatchRecord | EvalRecord] | None:
+        """Queue `record`; return the list to send now, or None to keep collecting."""
+        now = self._clock()
+        self._pending.append(record)
+        if isinstance(record, BatchRecord):
+            if self._last_batch_at is not None:
+                self._batch_gap = now - self._last_batch_at
+            self._last_batch_at = now
+        # Send when the interval is up, or when waiting for the next batch would overrun it: with slow
+        # batches every record then goes out at once instead of waiting a whole batch.
+        if now - self._last_sent + self._batch_gap >= self.interval_s:
+            return self.drain()
+        return None
+
+    def drain(self) -> list[BatchRecord | EvalRecord]:
+        pending, self._pending = self._pending, []
+        if pending:
+            self._last_sent = self._clock()
+        return pending
+
+
+class TrainingWorker(QObject):
+    """Runs one training run. Lives in a QThread; its control methods are called from the GUI thread."""
+
+    run_started = Signal(object)  # RunStarted
+    metrics_ready = Signal(list)  # list of BatchRecord / EvalRecord, in step order
+    mode_changed = Signal(object)  # ModeChange
+    event_reported = Signal(object)  # RunEvent
+    failed = Signal(str)  # one-line message; the run log is closed with status "failed"
+    finished = Signal(object)  # RunFinished; the run log is closed with its status
+
+    def __init__(self, settings: Settings, metrics_interval_s: float = METRICS_INTERVAL_S) -> None:
+        super().__init__()
+        self._settings = settings
+        self._metrics_interval_s = metrics_interval_s
+        self._lock = threading.Lock()
+        self._trainer = None
+        self._early_calls: list[Callable] = []  # control calls made before the trainer existed
+        self._stop_requested = False
+
+    # -- control, from the GUI thread -------------------------------------------------------------
+    def pause(self) -> None:
+        self._control(lambda trainer: trainer.pause())
+
+    def resume(self) -> None:
+        self._control(lambda trainer: trainer.resume())
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop_requested = True
+        self._control(lambda trainer: trainer.stop())
+
+    def request_mode(self, mode: Mode) -> None:
+        self._control(lambda trainer: trainer.request_mode(mode))
+
+    def request_penalty_weight(self, weight: float) -> None:
+        self._control(lambda trainer: trainer.request_penalty_weight(weight))
+
+    def _control(self, call: Callable) -> None:
+        with self._lock:
+            trainer = self._trainer
+            if trainer is None:
+                self._early_calls.append(call)
+                return
+        call(trainer)
+
+    # -- the run, in the worker thread ------------------------------------------------------------
+    @Slot()
+    def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            # The thread's event loop ends as soon as this slot returns; nothing else runs there.
+            self.thread().quit()
+
+    def _run(self) -> None:
+        try:
+            from geogui.engine.runlog import RunLog
+            from geogui.engine.trainer import Trainer  # imports torch: here, in the worker thread only
+
+            leave_a_core_to_the_gui()
+            trainer = Trainer(self._settings)
+        except Exception as exc:  # noqa: BLE001 - whatever breaks is shown to the user, not swallowed
+            log.exception("could not create the trainer")
+            self.failed.emit(_one_line(exc))
+            return
+        with self._lock:
+            if self._stop_requested:
+                self.finished.emit(RunFinished(step=0, status="stopped"))
+                return
+            self._trainer = trainer
+            early_calls, self._early_calls = self._early_calls, []
+        for call in early_calls:
+            call(trainer)
+
+        run_log = None
+        batcher = MetricsBatcher(self._metrics_interval_s)
+        last_step = 0
+        finished: RunFinished | None = None
+        try:
+            run_log = RunLog.create(self._settings)
+            for event in trainer.run():
+                run_log.write(event)
+                if isinstance(event, (BatchRecord, EvalRecord)):
+                    last_step = event.step
+                    ready = batcher.add(event)
+                    if ready:
+                        self.metrics_ready.emit(ready)
+                    continue
+                # Every other event is rare and ordered after the records before it.
+                self._send(batcher)
+                if isinstance(event, RunStarted):
+                    self.run_started.emit(event)
+                elif isinstance(event, ModeChange):
+                    self.mode_changed.emit(event)
+                elif isinstance(event, RunEvent):
+                    self.event_reported.emit(event)
+                elif isinstance(event, RunFinished):
+                    finished = event
+        except Exception as exc:  # noqa: BLE001
+            log.exception("training run failed")
+            self._send(batcher)
+            if run_log is not None:
+                run_log.close("failed")
+            self.failed.emit(_one_line(exc))
+            return
+        self._send(batcher)
+        finished = finished or RunFinished(step=last_step, status="finished")
+        run_log.close(finished.status)
+        self.finished.emit(finished)
+
+    def _send(self, batcher: MetricsBatcher) -> None:
+        ready = batcher.drain()
+        if ready:
+            self.metrics_ready.emit(ready)
+
+
+class TrainingSession(QObject):
+    """One run: a TrainingWorker in its own QThread. Connect to `worker`'s signals before `start()`."""
+
+    ended = Signal()  # the thread has finished; the worker's last signal has been sent before this
+
+    def __init__(self, settings: Settings, metrics_interval_s: float = METRICS_INTERVAL_S,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.worker = TrainingWorker(settings, metrics_interval_s)
+        self.worker_thread = QThread()
+        self.worker_thread.setObjectName("geogui-training")
+        self.worker.moveToThread(self.worker_thread)
+        self.worker_thread.started.connect(self.worker.run)
+        self.worker_thread.finished.connect(self.ended)
+
+    def start(self) -> None:
+        self.worker_thread.start()
+
+    def is_running(self) -> bool:
+        return self.worker_thread.isRunning()
+
+    def pause(self) -> None:
+        self.worker.pause()
+
+    def resume(self) -> None:
+        self.worker.resume()
+
+    def stop(self) -> None:
+        self.worker.stop()
+
+    def request_mode(self, mode: Mode) -> None:
+        self.worker.request_mode(mode)
+
+    def request_penalty_weight(self, weight: float) -> None:
+        self.worker.request_penalty_weight(weight)
+
+    def shutdown(self) -> None:
+        """Stop the run and block until its thread has ended (the run log is closed by then)."""
+        self.worker.stop()
+        self.worker_thread.quit()
+        self.worker_thread.wait()
+
+
+def leave_a_core_to_the_gui() -> None:
+    """Run torch's CPU kernels on all cores but one.
+
+    With as many intra-op threads as cores, every redraw on the GUI thread preempts one of them and
+    the others wait at the next barrier: on a busy 2-core machine a 5 ms batch was measured at 750 ms.
+    One thread fewer keeps training speed steady while the window draws.
+    """
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores > 1 and torch.get_num_threads() >= cores:
+        torch.set_num_threads(cores - 1)
+
+
+def _one_line(exc: BaseException) -> str:
+    message = " ".join(str(exc).split())
+    # The engine's own errors (a bad data file, say) already read as sentences; others need their type.
+    if type(exc).__module__.startswith("geogui."):
+        return message or type(exc).__name__
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
