@@ -35,20 +35,21 @@ class FieldEditor(ABC):
 
 
 class ChoiceEditor(FieldEditor):
-    """Enum or Literal: a combo box whose item data is the value itself."""
+    """Enum or Literal: a combo box of the allowed values."""
 
     def __init__(self, choices: list[tuple[str, Any]]) -> None:
         combo = QComboBox()
-        for label, value in choices:
-            combo.addItem(label, value)
+        combo.addItems([label for label, _value in choices])
         super().__init__(combo)
         self.combo = combo
+        # Values stay in Python: Qt item data would turn a str-based Enum member into a plain str.
+        self.values = [value for _label, value in choices]
 
     def raw_value(self) -> Any:
-        return self.combo.currentData()
+        return self.values[self.combo.currentIndex()]
 
     def set_value(self, value: Any) -> None:
-        self.combo.setCurrentIndex(self.combo.findData(value))
+        self.combo.setCurrentIndex(self.values.index(value))
 
     def on_change(self, callback: Callable[[], None]) -> None:
         self.combo.currentIndexChanged.connect(lambda _index: callback())

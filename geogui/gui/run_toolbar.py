@@ -53,13 +53,12 @@ class RunToolbar(QToolBar):
         for mode in Mode:
             action = QAction(_swatch(mode_color(mode.value)), mode.label, self)
             action.setCheckable(True)
-            action.setData(mode)
             action.setToolTip(f"{mode.label}: {MODE_DESCRIPTIONS[mode]}")
             self.mode_group.addAction(action)
             self.addAction(action)
             self.mode_actions[mode] = action
         # `triggered` fires on user clicks only, so set_mode() below never echoes back as a request.
-        self.mode_group.triggered.connect(lambda action: self.mode_chosen.emit(action.data()))
+        self.mode_group.triggered.connect(lambda action: self.mode_chosen.emit(self.mode_of(action)))
         self.addSeparator()
 
         self.addWidget(QLabel(" Penalty weight "))
@@ -73,7 +72,10 @@ class RunToolbar(QToolBar):
         self.mode_actions[mode].setChecked(True)
 
     def checked_mode(self) -> Mode:
-        return self.mode_group.checkedAction().data()
+        return self.mode_of(self.mode_group.checkedAction())
+
+    def mode_of(self, action: QAction) -> Mode:
+        return next(mode for mode, candidate in self.mode_actions.items() if candidate is action)
 
     def set_penalty(self, value: float) -> None:
         self.penalty_edit.setText(format_value(value))

@@ -1,0 +1,43 @@
+"""Fixtures for every test: no display, private config and data directories, no stray QThreads."""
+
+from __future__ import annotations
+
+import os
+
+# Before pytest-qt creates the QApplication: tests never need (or get) a display.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path, monkeypatch):
+    """Each test gets its own settings and runs directories; the user's real files are never touched."""
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    monkeypatch.setenv("GEOGUI_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("GEOGUI_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def no_qthread_left_running(monkeypatch):
+    """Fail any test that leaves a QThread running (a window closed mid-run must stop its thread)."""
+    from PySide6.QtCore import QThread
+    from shiboken6 import isValid
+
+    started: list[QThread] = []
+    original_start = QThread.start
+
+    def recording_start(thread, *args, **kwargs):
+        started.append(thread)
+        return original_start(thread, *args, **kwargs)
+
+    monkeypatch.setattr(QThread, "start", recording_start)
+    yield
+    running = [thread for thread in started if isValid(thread) and thread.isRunning()]
+    for thread in running:  # leave a clean process for the next test, then report
+        thread.quit()
+        thread.wait(10_000)
+    if running:
+        pytest.fail(f"{len(running)} QThread(s) still running after the test: "
+                    f"{[thread.objectName() for thread in running]}")

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from geogui.engine.metrics import BatchRecord
+from geogui.settings import Settings
+
+# A model small enough that a batch takes milliseconds on a CPU.
+TINY = {
+    "run": {"steps": 400, "batch_size": 4, "eval_interval": 10, "eval_batches": 1, "warmup_steps": 2},
+    "model": {"d_model": 32, "n_layers": 2, "n_heads": 2, "seq_len": 32, "expert_hidden": 32},
+    "device": {"device": "cpu"},
+}
+
+
+def tiny_settings(**run) -> Settings:
+    return Settings.model_validate({**TINY, "run": {**TINY["run"], **run}})
+
+
+@pytest.fixture
+def tiny() -> Settings:
+    return tiny_settings()
+
+
+@pytest.fixture
+def tiny_file(tmp_path) -> Path:
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(TINY))
+    return path
+
+
+def synthetic_record(step: int, mode: str = "geometric_fast", presentations: int = 8, angles: int = 4,
+                     ghosts: int = 4, rng: np.random.Generator | None = None) -> BatchRecord:
+    """A plausible BatchRecord without a trainer, for driving the plots directly."""
+    rng = rng or np.random.default_rng(step)
+    return BatchRecord(
+        step=step, epoch=step / 1000, mode=mode, penalty_weight=0.001, batch_time_s=0.01 + 0.002 * rng.random(),
+        data_time_s=1e-4, loss=5.0 / np.sqrt(step) + 0.1 * rng.random(), task_loss=1.0, aux_loss=0.01,
+        penalty=0.0, orthogonality=0.0, specialization=0.0, lr_model=3e-3, lr_rotation=1e-3,
+        rotation_angles=None if mode == "standard" else rng.normal(0, 0.1, (presentations, angles)),
+        expert_load=rng.dirichlet(np.ones(presentations)), ghost_activation=rng.random(ghosts), saturation=0.0,
+        tokens_per_s=1e4, tokens_seen=step * 128, memory_bytes=2e8, wall_time_s=step * 0.01,
+    )
+
+
+def only_run_dir() -> Path:
+    from geogui import paths
+
+    runs = [path for path in paths.runs_dir().iterdir() if path.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def run_meta(run_dir: Path) -> dict:
+    return json.loads((run_dir / "meta.json").read_text(encoding="utf-8"))

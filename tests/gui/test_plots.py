@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from geogui.engine.metrics import EvalRecord, ModeChange
+from geogui.gui.plots import ANGLE_NORMS, PlotBoard
+
+from .conftest import synthetic_record
+
+NAMES = ("E0", "E1", "E2", "E3", "G0", "G1", "G2", "G3")
+
+
+@pytest.fixture
+def board(qtbot):
+    board = PlotBoard()
+    board.timer.stop()  # these tests drive redraw() themselves
+    board.resize(1000, 700)
+    qtbot.addWidget(board)
+    board.show()
+    board.start_run(8, 4, NAMES)
+    return board
+
+
+def test_curves_get_the_series_data(board):
+    records = [synthetic_record(step) for step in range(1, 31)]
+    board.append(records + [EvalRecord(30, 2.0, 7.4)])
+    board.redraw()
+    steps = np.arange(1, 31)
+    batch_curve = board.batch_time_plot.listDataItems()[0]
+    assert batch_curve.xData.tolist() == steps.tolist()
+    assert batch_curve.yData == pytest.approx([r.batch_time_s * 1000 for r in records])
+    assert board.loss_raw_curve.yData == pytest.approx([r.loss for r in records])
+    assert board.loss_ema_curve.yData[-1] == pytest.approx(board.series.loss_ema.view()[-1])
+    assert board.eval_curve.xData.tolist() == [30] and board.eval_curve.yData.tolist() == [2.0]
+    assert board.angle_curves[2][3].yData == pytest.approx([r.rotation_angles[2, 3] for r in records])
+
+    board.tabs.setCurrentIndex(2)  # Experts: drawn when shown
+    loads = board.expert_plot.listDataItems()
+    assert [item.name() for item in loads] == list(NAMES)
+    assert loads[5].yData == pytest.approx([r.expert_load[5] for r in records])
+    assert [item.name() for item in board.ghost_plot.listDataItems()] == ["G0", "G1", "G2", "G3"]
+
+
+def test_plots_share_the_step_axis_and_downsample(board):
+    plots = [plot for tab in board._tabs for plot in tab.plots]
+    assert len(plots) == 8
+    for plot in plots:
+        assert plot.downsampleMode() == (1, True, "peak")
+        assert plot.clipToViewMode()
+        if plot is not board.batch_time_plot:
+            assert plot.getViewBox().linkedView(0) is board.batch_time_plot.getViewBox()
+
+
+def test_angle_selector_norms_and_single_presentation(board):
+    records = [synthetic_record(step) for step in range(1, 11)]
+    board.append(records)
+    board.angle_view.setCurrentIndex(board.angle_view.findData(ANGLE_NORMS))
+    board.redraw()
+    assert all(curve.isVisible() for curve in board.norm_curves)
+    assert not any(curve.isVisible() for curves in board.angle_curves for curve in curves)
+    assert board.norm_curves[1].yData == pytest.approx([np.linalg.norm(r.rotation_angles[1]) for r in records])
+    board.angle_view.setCurrentIndex(board.angle_view.findData(3))
+    board.redraw()
+    visible = [(p, i) for p, curves in enumerate(board.angle_curves) for i, c in enumerate(curves) if c.isVisible()]
+    assert visible == [(3, 0), (3, 1), (3, 2), (3, 3)]
+
+
+def test_smoothing_control_recomputes_the_ema(board):
+    board.append([synthetic_record(step) for step in range(1, 21)])
+    board.redraw()
+    board.smoothing.setValue(0.0)
+    board.redraw()
+    assert board.loss_ema_curve.yData == pytest.approx(board.loss_raw_curve.yData)
+
+
+def test_mode_change_draws_a_marker_and_a_segment_on_every_plot(board):
+    board.append([synthetic_record(step) for step in range(1, 11)])
+    board.add_mode_change(ModeChange(11, "standard", 0.001, "geometric_fast", 0.001))
+    board.append([synthetic_record(step, mode="standard") for step in range(11, 21)])
+    board.redraw()
+    plots = [plot for tab in board._tabs for plot in tab.plots]
+    assert {plot for plot, _marker in board.markers} == set(plots)
+    assert all(marker.value() == 10.5 and marker.label.format == "Standard" for _plot, marker in board.markers)
+    assert [region.getRegion() for _plot, region in (regions[0] for regions in board._segment_regions)] == [
+        (0.5, 10.5), (10.5, 20.5)]
+    assert "Geometric fast" in board.batch_time_plot.titleLabel.text
+    assert "Standard" in board.batch_time_plot.titleLabel.text
+    board.start_run(8, 4, NAMES)  # a new run clears everything
+    assert not board.markers and not board._segment_regions and len(board.series) == 0
+    assert all(plot.listDataItems()[0].xData is None or not len(plot.listDataItems()[0].xData)
+               for plot in (board.batch_time_plot, board.loss_plot))
+
+
+def test_soak_three_thousand_redraws(board, qtbot):
+    rng = np.random.default_rng(0)
+    step, modes = 0, ["geometric_fast", "standard", "geometric"]
+    redraws = []
+    board.redrawn.connect(redraws.append)
+    for i in range(3000):
+        if i % 500 == 499:
+            mode = modes[(i // 500) % 3]
+            board.add_mode_change(ModeChange(step + 1, mode, 0.001, "x", 0.001))
+        if i % 700 == 0:
+            board.angle_view.setCurrentIndex(i // 700 % board.angle_view.count())
+        if i % 1000 == 999:
+            board.tabs.setCurrentIndex((i // 1000) % board.tabs.count())
+        count = int(rng.integers(1, 6))
+        board.append([synthetic_record(step + k + 1, mode=board.series.segments[-1].mode if board.series.segments
+                                       else "geometric_fast", rng=rng) for k in range(count)])
+        step += count
+        board.redraw()
+        if i % 100 == 0:
+            qtbot.wait(0)  # let Qt paint now and then, as the timer would
+    assert len(redraws) >= 3000 and redraws[-1] == step == len(board.series)
+    assert len(board._segment_regions) == len(board.series.segments) >= 4
