@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="device (default auto)")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed")
     parser.add_argument("--settings", type=Path, metavar="FILE", help="settings JSON (the app's format)")
+    parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                        help="continue RUN_DIR from its latest checkpoint; --steps then means N more steps")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -52,11 +54,46 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         raise InputError(describe_validation_error(exc)) from None
 
 
+def resume_run(args: argparse.Namespace) -> int:
+    """--resume RUN_DIR [--steps N]: the run's own settings, N more steps (default: to its planned end)."""
+    from geogui.engine.checkpoint import CheckpointError, latest_checkpoint, read_checkpoint_step
+    from geogui.engine.runlog import RunLogError, effective_status, read_meta
+
+    run_dir = args.resume
+    try:
+        meta = read_meta(run_dir)
+    except RunLogError as exc:
+        raise InputError(str(exc)) from None
+    if effective_status(meta) == "running":
+        raise InputError(f"{run_dir}: the run is still being written by process {meta.get('pid')}")
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise InputError(f"{run_dir}: no checkpoint to resume from")
+    try:
+        step = read_checkpoint_step(checkpoint)
+    except CheckpointError as exc:
+        raise InputError(str(exc)) from None
+    for flag in ("mode", "penalty_weight", "batch_size", "seed", "data", "device", "settings", "out"):
+        if getattr(args, flag) is not None:
+            raise InputError(f"--{flag.replace('_', '-')} cannot be combined with --resume: a resumed run "
+                             "keeps its settings")
+    raw = meta["settings"]
+    raw["run"]["steps"] = step + args.steps if args.steps is not None else raw["run"]["steps"]
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise InputError(f"{run_dir}: {describe_validation_error(exc)}") from None
+    if settings.run.steps <= step:
+        raise InputError(f"{run_dir}: already at step {step} of {settings.run.steps}; pass --steps N for N more")
+    return train(settings, run_dir, args.quiet, resume=(checkpoint, step))
+
+
 class ProgressBar:
     """A one-line terminal progress bar with ETA and loss; plain periodic lines when not a terminal."""
 
-    def __init__(self, total: int, stream: TextIO = sys.stderr):
+    def __init__(self, total: int, stream: TextIO = sys.stderr, start: int = 0):
         self.total = total
+        self.start = start
         self.stream = stream
         self.interactive = stream.isatty()
         self.started = time.monotonic()
@@ -68,7 +105,7 @@ class ProgressBar:
             return
         self._last_draw = now
         elapsed = now - self.started
-        eta = elapsed / step * (self.total - step)
+        eta = elapsed / max(1, step - self.start) * (self.total - step)
         width = 30
         filled = int(width * step / self.total)
         line = (f"[{'#' * filled}{'.' * (width - filled)}] {step}/{self.total} "
@@ -84,10 +121,14 @@ class ProgressBar:
         self.stream.flush()
 
 
-def train(settings: Settings, out: Path | None, quiet: bool = False) -> int:
+def train(settings: Settings, out: Path | None, quiet: bool = False,
+          resume: tuple[Path, int] | None = None) -> int:
+    """Train into `out` (a new run directory), or, with `resume` = (checkpoint, step), continue the
+    run in `out` from that checkpoint."""
     # torch is imported only here, so `--help` and bad input stay instant.
     from geogui.engine.data import DataError, load_corpus
     from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished, RunStarted
+    from geogui.engine.recorder import record_run
     from geogui.engine.runlog import RunLog
     from geogui.engine.trainer import Trainer
 
@@ -95,13 +136,17 @@ def train(settings: Settings, out: Path | None, quiet: bool = False) -> int:
         corpus = load_corpus(settings.data, settings.model.seq_len)
     except DataError as exc:
         raise InputError(str(exc)) from None
-    trainer = Trainer(settings, on_nonfinite="stop", corpus=corpus)
-    log = RunLog(out, settings) if out else RunLog.create(settings)
-    bar = None if quiet else ProgressBar(settings.run.steps)
+    if resume is not None:
+        checkpoint, from_step = resume
+        trainer = Trainer(settings, on_nonfinite="stop", corpus=corpus, resume_from=checkpoint)
+        log = RunLog.reopen(out, settings, from_step)
+    else:
+        trainer = Trainer(settings, on_nonfinite="stop", corpus=corpus)
+        log = RunLog(out, settings) if out else RunLog.create(settings)
+    bar = None if quiet else ProgressBar(settings.run.steps, start=resume[1] if resume else 0)
     status = "failed"
     try:
-        for event in trainer.run():
-            log.write(event)
+        for event in record_run(trainer, log):
             if isinstance(event, RunStarted):
                 print(f"run {log.path}  device {event.device}  {event.parameters:,} parameters  "
                       f"data: {event.data_source}", file=sys.stderr)
@@ -116,8 +161,6 @@ def train(settings: Settings, out: Path | None, quiet: bool = False) -> int:
                 status = event.status
     except KeyboardInterrupt:
         status = "stopped"
-    finally:
-        log.close(status)
     if bar and bar.interactive:
         print(file=sys.stderr)
     print(f"{status}: {log.path}", file=sys.stderr)
@@ -127,6 +170,8 @@ def train(settings: Settings, out: Path | None, quiet: bool = False) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.resume is not None:
+            return resume_run(args)
         settings = resolve_settings(args)
         return train(settings, args.out, args.quiet)
     except (InputError, SettingsError) as exc:

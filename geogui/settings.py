@@ -94,6 +94,10 @@ class RunSettings(_Section):
     eval_batches: int = Field(
         4, ge=1, le=1000, title="Eval batches", description="Held-out batches averaged per evaluation."
     )
+    checkpoint_interval: int = Field(
+        100, ge=0, le=1_000_000, title="Checkpoint every (steps)",
+        description="Steps between checkpoints (a checkpoint is also written when the run ends; 0 = only then).",
+    )
     seed: int = Field(1337, ge=0, le=2**31 - 1, title="Seed", description="Seed for weights and batch order.")
 
 

@@ -112,13 +112,15 @@ class RunStarted:
     presentations: int
     rotation_dimensions: int
     expert_names: tuple[str, ...] = field(default_factory=tuple)
+    start_step: int = 0  # steps already done when this run (or resumed run) began
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": "started", "device": self.device, "requested_device": self.requested_device,
                 "parameters": self.parameters, "total_steps": self.total_steps,
                 "train_tokens": self.train_tokens, "val_tokens": self.val_tokens,
                 "data_source": self.data_source, "presentations": self.presentations,
-                "rotation_dimensions": self.rotation_dimensions, "expert_names": list(self.expert_names)}
+                "rotation_dimensions": self.rotation_dimensions, "expert_names": list(self.expert_names),
+                "start_step": self.start_step}
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import secrets
+import socket
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,18 +53,35 @@ def new_run_name(settings: Settings) -> str:
 
 
 class RunLog:
-    def __init__(self, path: Path, settings: Settings):
+    def __init__(self, path: Path, settings: Settings, meta: dict[str, Any] | None = None):
+        """A new run directory at `path`, or, with `meta`, an existing one being continued."""
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        self.meta: dict[str, Any] = {
+        self.meta: dict[str, Any] = meta or {
             "name": self.path.name, "status": "running", "started_at": _now(), "ended_at": None,
             "settings": json.loads(settings.model_dump_json()), "versions": _versions(),
             "argv": sys.argv, "device": None, "requested_device": settings.device.device,
             "data_source": None, "parameters": None, "steps_done": 0, "last_loss": None,
-            "mode_changes": [], "events": [],
+            "mode_changes": [], "events": [], "resumes": [],
         }
+        # Who is writing, so that a reader can tell a live run from one whose process died.
+        self.meta.update(status="running", ended_at=None, pid=os.getpid(), host=socket.gethostname())
         self._metrics = open(self.path / METRICS_FILE, "a", encoding="utf-8")
         self._save_meta()
+
+    @classmethod
+    def reopen(cls, path: Path, settings: Settings, from_step: int) -> "RunLog":
+        """Continue the run in `path` after its checkpoint at `from_step`.
+
+        Records already logged past `from_step` stay in the file; a `resumed` marker line tells
+        readers (`read_run_records`) that the continuation supersedes them."""
+        meta = read_meta(path)
+        meta["settings"] = json.loads(settings.model_dump_json())
+        meta.setdefault("resumes", []).append({"from_step": from_step, "at": _now()})
+        log = cls(path, settings, meta)
+        log._metrics.write(json.dumps({"kind": "resumed", "step": from_step}) + "\n")
+        log._metrics.flush()
+        return log
 
     @classmethod
     def create(cls, settings: Settings, root: Path | None = None) -> "RunLog":
@@ -112,6 +130,43 @@ class RunLog:
         self.close("failed" if exc_type else "finished")
 
 
+class RunLogError(ValueError):
+    """A run directory that cannot be read; the message names the file and the problem."""
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    file = Path(path) / META_FILE
+    try:
+        meta = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunLogError(f"{file}: missing; is this a geogui run directory?") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunLogError(f"{file}: unreadable ({exc})") from None
+    if not isinstance(meta, dict) or "settings" not in meta:
+        raise RunLogError(f"{file}: not a geogui run description")
+    return meta
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def effective_status(meta: dict[str, Any]) -> str:
+    """The recorded status, except that a "running" run whose process is gone is "crashed"."""
+    status = meta.get("status", "crashed")
+    if status == "running" and meta.get("host") == socket.gethostname():
+        pid = meta.get("pid")
+        if not isinstance(pid, int) or not _pid_alive(pid):
+            return "crashed"
+    return status
+
+
 def read_metrics(path: Path) -> list[dict[str, Any]]:
     """Every complete line of a run's metrics.jsonl (a torn last line from a crash is skipped)."""
     records = []
@@ -121,4 +176,17 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
                 records.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
+    return records
+
+
+def read_run_records(path: Path) -> list[dict[str, Any]]:
+    """The run's records as they stand after every resume: a `resumed` marker at step k drops the
+    earlier batch and eval records past k, which the continuation trained again."""
+    records: list[dict[str, Any]] = []
+    for record in read_metrics(path):
+        if record.get("kind") == "resumed":
+            k = record["step"]
+            records = [r for r in records if r.get("kind") not in ("batch", "eval") or r["step"] <= k]
+        else:
+            records.append(record)
     return records

@@ -11,11 +11,13 @@ import math
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator, Literal
 
 import numpy as np
 import torch
 
+from geogui.engine.checkpoint import load_checkpoint
 from geogui.engine.data import VOCAB_SIZE, Corpus, get_batch, load_corpus
 from geogui.engine.device import DeviceChoice, choose_device, memory_bytes, synchronize
 from geogui.engine.metrics import (
@@ -83,8 +85,10 @@ def build_state(settings: Settings, device: torch.device) -> TrainingState:
 
 
 class Trainer:
-    def __init__(self, settings: Settings, *, on_nonfinite: NonFiniteAction = "pause", corpus: Corpus | None = None):
+    def __init__(self, settings: Settings, *, on_nonfinite: NonFiniteAction = "pause", corpus: Corpus | None = None,
+                 resume_from: Path | None = None):
         self.settings = settings
+        self.resume_from = resume_from
         self.on_nonfinite = on_nonfinite
         self._corpus = corpus
         self._lock = threading.Condition()
@@ -132,6 +136,8 @@ class Trainer:
         corpus = self._corpus or load_corpus(settings.data, settings.model.seq_len)
         self.device_choice = choice = choose_device(settings.device.device)
         self.state = state = build_state(settings, choice.device)
+        if self.resume_from is not None:
+            load_checkpoint(self.resume_from, state, settings.model)
         total = settings.run.steps
         yield RunStarted(
             device=str(choice.device), requested_device=choice.requested, parameters=state.model.num_parameters()
@@ -140,9 +146,13 @@ class Trainer:
             presentations=settings.model.presentations, rotation_dimensions=settings.model.rotation_dimensions,
             expert_names=tuple(f"E{i}" for i in range(settings.model.num_experts))
             + tuple(f"G{i}" for i in range(settings.model.num_ghost_experts)),
+            start_step=state.step,
         )
         if choice.fallback_reason:
-            yield RunEvent(0, "device_fallback", choice.fallback_reason)
+            yield RunEvent(state.step, "device_fallback", choice.fallback_reason)
+        if self.resume_from is not None:
+            yield RunEvent(state.step, "resumed_from_checkpoint",
+                           f"resumed from the checkpoint at step {state.step} ({state.mode.value})")
 
         started = time.perf_counter()
         status = "finished"
