@@ -179,5 +179,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def export_main(argv: Sequence[str] | None = None) -> int:
+    """geogui-export RUN_DIR -o OUT: CSV, JSONL, or a summary (.md / .json), chosen by OUT's suffix."""
+    from geogui.engine.export import FORMATS, ExportError, export_run
+    from geogui.engine.runlog import RunLogError
+
+    parser = argparse.ArgumentParser(prog="geogui-export", description=export_main.__doc__)
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT")
+    parser.add_argument("--format", choices=FORMATS, help="override the format taken from OUT's suffix")
+    args = parser.parse_args(argv)
+    try:
+        print(export_run(args.run_dir, args.output, args.format))
+    except (ExportError, RunLogError) as exc:
+        print(f"geogui-export: error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"geogui-export: error: {exc.filename}: missing", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
     raise SystemExit(main())
