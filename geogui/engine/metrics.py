@@ -135,3 +135,43 @@ class RunFinished:
 
 
 TrainerEvent = Union[RunStarted, BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished]
+LoggedRecord = Union[BatchRecord, EvalRecord, ModeChange, RunEvent]
+
+
+def _float(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _array(value: Any) -> np.ndarray:
+    return np.array([[_float(v) for v in row] for row in value] if value and isinstance(value[0], list)
+                    else [_float(v) for v in (value or [])], dtype=np.float64)
+
+
+def record_from_json(data: dict[str, Any]) -> LoggedRecord | None:
+    """The typed record for one metrics.jsonl line (None for lines of other kinds).
+
+    A value written as null (it was not finite) comes back as NaN, never as 0."""
+    kind = data.get("kind")
+    if kind == "batch":
+        values = {}
+        for f in fields(BatchRecord):
+            raw = data.get(f.name)
+            if f.name in ("step", "tokens_seen"):
+                values[f.name] = int(raw or 0)
+            elif f.name == "mode":
+                values[f.name] = str(raw)
+            elif f.name == "rotation_angles":
+                values[f.name] = None if raw is None else _array(raw)
+            elif f.name in ("expert_load", "ghost_activation"):
+                values[f.name] = _array(raw)
+            else:
+                values[f.name] = _float(raw)
+        return BatchRecord(**values)
+    if kind == "eval":
+        return EvalRecord(int(data["step"]), _float(data.get("loss")), _float(data.get("perplexity")))
+    if kind == "mode_change":
+        return ModeChange(int(data["step"]), data["mode"], float(data["penalty_weight"]), data["previous_mode"],
+                          float(data["previous_penalty_weight"]))
+    if kind == "event":
+        return RunEvent(int(data["step"]), data["event"], data.get("message", ""))
+    return None

@@ -182,11 +182,23 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 def read_run_records(path: Path) -> list[dict[str, Any]]:
     """The run's records as they stand after every resume: a `resumed` marker at step k drops the
     earlier batch and eval records past k, which the continuation trained again."""
+    return apply_resumes(read_metrics(path))
+
+
+def apply_resumes(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop the records that each `resumed` marker supersedes, and the markers themselves."""
     records: list[dict[str, Any]] = []
-    for record in read_metrics(path):
+    for record in lines:
         if record.get("kind") == "resumed":
             k = record["step"]
             records = [r for r in records if r.get("kind") not in ("batch", "eval") or r["step"] <= k]
         else:
             records.append(record)
     return records
+
+
+def read_typed_records(path: Path) -> list:
+    """read_run_records as the engine's typed records (BatchRecord, EvalRecord, ModeChange, RunEvent)."""
+    from geogui.engine.metrics import record_from_json
+
+    return [r for r in map(record_from_json, read_run_records(path)) if r is not None]
