@@ -14,7 +14,6 @@ Rules this module keeps:
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import Callable
@@ -120,7 +119,6 @@ class TrainingWorker(QObject):
             from geogui.engine.runlog import RunLog
             from geogui.engine.trainer import Trainer  # imports torch: here, in the worker thread only
 
-            leave_a_core_to_the_gui()
             trainer = Trainer(self._settings)
         except Exception as exc:  # noqa: BLE001 - whatever breaks is shown to the user, not swallowed
             log.exception("could not create the trainer")
@@ -218,20 +216,6 @@ class TrainingSession(QObject):
         self.worker.stop()
         self.worker_thread.quit()
         self.worker_thread.wait()
-
-
-def leave_a_core_to_the_gui() -> None:
-    """Run torch's CPU kernels on all cores but one.
-
-    With as many intra-op threads as cores, every redraw on the GUI thread preempts one of them and
-    the others wait at the next barrier: on a busy 2-core machine a 5 ms batch was measured at 750 ms.
-    One thread fewer keeps training speed steady while the window draws.
-    """
-    import torch
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if cores > 1 and torch.get_num_threads() >= cores:
-        torch.set_num_threads(cores - 1)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -57,3 +57,19 @@ def only_run_dir() -> Path:
 
 def run_meta(run_dir: Path) -> dict:
     return json.loads((run_dir / "meta.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Train the tiny test models on one CPU thread.
+
+    On a shared 2-core CI machine, torch's default of one intra-op thread per core stalls at every
+    barrier whenever another process takes a core: a 5 ms tiny-model batch was measured at 750 ms.
+    One thread keeps these tests at milliseconds per batch whatever the machine's load.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

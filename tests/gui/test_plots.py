@@ -114,3 +114,10 @@ def test_soak_three_thousand_redraws(board, qtbot):
             qtbot.wait(0)  # let Qt paint now and then, as the timer would
     assert len(redraws) >= 3000 and redraws[-1] == step == len(board.series)
     assert len(board._segment_regions) == len(board.series.segments) >= 4
+
+
+def test_the_angle_view_choice_survives_a_new_run(board):
+    board.angle_view.setCurrentIndex(board.angle_view.findData(ANGLE_NORMS))
+    board.start_run(8, 4, NAMES)
+    assert board.angle_view.currentData() == ANGLE_NORMS
+    assert all(curve.isVisible() for curve in board.norm_curves)

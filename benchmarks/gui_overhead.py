@@ -1,0 +1,215 @@
+"""What the window costs training, measured in one run.
+
+    python benchmarks/gui_overhead.py [--steps N] [--rounds R] [--settings FILE]
+
+Prints, one per line, `name=value`:
+- steps_per_s_headless, steps_per_s_window, steps_per_s_ratio (target >= 0.97): the same settings
+  trained by the bare Trainer (as `geogui-train` does) and by the app with the window open and
+  plotting. Each is a fresh process; rounds alternate so that drift in machine load hits all alike;
+  the medians are compared. Steps/s come from the records' own clocks, from the 10th-percentile
+  step to the last, so start-up (imports, model build) is not counted.
+- timer_lateness_p99_ms (target <= 10): a 10 ms timer on the GUI thread while training and plotting;
+  how much later than due each tick fires.
+- redraw_1e6_point_series_ms (target <= 10): median time to hand one 1,000,000-point series to its
+  plot and paint the view; redraw_training_tab_3x1e6_points_ms: the whole Training tab's redraw,
+  painted, with batch time, raw loss and smoothed loss at 1,000,000 steps each.
+- launch_to_visible_s (target <= 1.5): from starting the process to the window being exposed.
+
+Each measurement runs in its own subprocess with a private config and data directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve()
+
+
+# -- children ---------------------------------------------------------------------------------------
+def steps_per_s(walls: list[float]) -> float:
+    """Steps per second between the 10th-percentile step and the last (no warm-up in the figure)."""
+    start = len(walls) // 10
+    return (len(walls) - 1 - start) / (walls[-1] - walls[start])
+
+
+def child_headless(settings_file: str | None, steps: int) -> dict:
+    from geogui.engine.metrics import BatchRecord
+    from geogui.engine.trainer import Trainer
+
+    walls = [e.wall_time_s for e in Trainer(_settings(settings_file, steps)).run() if isinstance(e, BatchRecord)]
+    return {"steps_per_s": steps_per_s(walls)}
+
+
+def child_window(settings_file: str | None, steps: int) -> dict:
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from geogui.engine.metrics import BatchRecord
+    from geogui.gui.main_window import MainWindow
+
+    app = QApplication([])
+    window = MainWindow(_settings(settings_file, steps), persist=False)
+    window.show()
+    walls: list[float] = []
+    lateness: list[float] = []
+    probe = QTimer()
+    probe.setTimerType(Qt.TimerType.PreciseTimer)
+    probe.setInterval(10)
+    due = [0.0]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        if walls:  # only while training
+            lateness.append(max(0.0, now - due[0]))
+        due[0] = now + 0.010
+
+    probe.timeout.connect(tick)
+    window.start_run()
+    window.session.worker.metrics_ready.connect(
+        lambda records: walls.extend(r.wall_time_s for r in records if isinstance(r, BatchRecord)),
+        Qt.ConnectionType.DirectConnection)
+    window.session.ended.connect(app.quit)
+    due[0] = time.perf_counter() + 0.010
+    probe.start()
+    app.exec()
+    window.close()
+    lateness.sort()
+    return {"steps_per_s": steps_per_s(walls), "lateness_p99_ms": 1000 * lateness[int(0.99 * (len(lateness) - 1))],
+            "plotted": len(window.plots.series)}
+
+
+def child_redraw(points: int, repeats: int) -> dict:
+    import numpy as np
+    from PySide6.QtWidgets import QApplication
+
+    from geogui.gui.plots import PlotBoard
+
+    app = QApplication([])
+    board = PlotBoard()
+    board.timer.stop()
+    board.resize(1200, 800)
+    board.show()
+    board.start_run(0, 0)
+    series, rng = board.series, np.random.default_rng(0)
+    series.step.extend(np.arange(1, points + 1))
+    series.batch_ms.extend(10 + rng.random(points))
+    series.loss.extend(5 / np.sqrt(np.arange(1, points + 1)) + 0.1 * rng.random(points))
+    series.loss_ema.extend(series.loss.view())
+    viewport = board._training_tab.widget.viewport()
+    batch_curve = board.batch_time_plot.listDataItems()[0]
+
+    def timed(update) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            update()
+            viewport.repaint()  # a synchronous paint: the cost the user waits for
+            times.append(time.perf_counter() - start)
+            app.processEvents()
+        return 1000 * statistics.median(times)
+
+    tab_ms = timed(board.redraw)  # batch time, raw loss and EMA: three 1e6-point series
+    series_ms = timed(lambda: batch_curve.setData(series.step.view(), series.batch_ms.view()))
+    return {"series_ms": series_ms, "tab_ms": tab_ms}
+
+
+LAUNCH_PROBE = """
+import sys, time
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QApplication
+
+class FirstExpose(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Expose and obj.isWindowType() and obj.isExposed():
+            print("visible", flush=True)
+            QApplication.instance().closeAllWindows()
+        return False
+
+app = QApplication(sys.argv[:1])
+watcher = FirstExpose()
+app.installEventFilter(watcher)
+from geogui.app import main
+sys.exit(main([]))
+"""
+
+
+def launch_to_visible() -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "GEOGUI_CONFIG_DIR": tmp, "GEOGUI_DATA_DIR": tmp}
+        start = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-c", LAUNCH_PROBE], stdout=subprocess.PIPE, text=True, env=env)
+        line = child.stdout.readline()
+        elapsed = time.perf_counter() - start
+        child.wait(timeout=60)
+    if line.strip() != "visible":
+        raise RuntimeError("the window never became visible")
+    return elapsed
+
+
+def _settings(settings_file: str | None, steps: int):
+    from geogui.settings import Settings, load_settings_file
+
+    settings = load_settings_file(Path(settings_file)) if settings_file else Settings()
+    settings.run.steps = steps
+    return settings
+
+
+# -- orchestration ----------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200, help="training steps per measurement (default 200)")
+    parser.add_argument("--rounds", type=int, default=3, help="headless/window pairs, alternated (default 3)")
+    parser.add_argument("--settings", help="settings JSON (default: the app's defaults)")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        kind, *rest = args.child
+        settings_file = args.settings
+        if kind == "headless":
+            out = child_headless(settings_file, args.steps)
+        elif kind == "window":
+            out = child_window(settings_file, args.steps)
+        else:
+            out = child_redraw(int(rest[0]), int(rest[1]))
+        print(json.dumps(out))
+        return
+
+    extra = ["--steps", str(args.steps)] + (["--settings", args.settings] if args.settings else [])
+    headless, window = [], []
+    for _ in range(args.rounds):
+        headless.append(run_child(extra, "headless"))
+        window.append(run_child(extra, "window"))
+    h = statistics.median(r["steps_per_s"] for r in headless)
+    w = statistics.median(r["steps_per_s"] for r in window)
+    print(f"steps_per_s_headless={h:.2f}")
+    print(f"steps_per_s_window={w:.2f}")
+    print(f"steps_per_s_ratio={w / h:.3f}")
+    print(f"timer_lateness_p99_ms={statistics.median(r['lateness_p99_ms'] for r in window):.2f}")
+    redraw = run_child([], "redraw", "1000000", "20")
+    print(f"redraw_1e6_point_series_ms={redraw['series_ms']:.2f}")
+    print(f"redraw_training_tab_3x1e6_points_ms={redraw['tab_ms']:.2f}")
+    print(f"launch_to_visible_s={statistics.median(launch_to_visible() for _ in range(3)):.2f}")
+
+
+def run_child(extra: list[str], *child_args: str) -> dict:
+    """Run one measurement in a fresh process with private config/data dirs; return its JSON line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "GEOGUI_CONFIG_DIR": tmp, "GEOGUI_DATA_DIR": tmp}
+        result = subprocess.run([sys.executable, str(HERE), *extra, "--child", *child_args], capture_output=True,
+                                text=True, env=env, check=False)
+    if result.returncode:
+        raise RuntimeError(f"child {child_args} failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    main()
