@@ -140,7 +140,7 @@ class PlotBoard(QWidget):
             # drawn under the ViewBox (z -100) look the same and cost nothing.
             axis.setPen(pg.mkPen(GRID_COLOR))
             axis.setTextPen(pg.mkPen(TEXT_COLOR))
-            axis.setStyle(tickAlpha=255)
+            axis.setStyle(tickAlpha=255, maxTickLevel=1)  # opaque sub-minor lines would be a mesh
             axis.setZValue(-200)
         plot.showGrid(x=True, y=True)
         plot.setLabel("left", y_label)
