@@ -116,12 +116,17 @@ class TrainingWorker(QObject):
 
     def _run(self) -> None:
         try:
+            # These import torch: here, in the worker thread only.
+            from geogui.engine.data import load_corpus
+            from geogui.engine.recorder import record_run
             from geogui.engine.runlog import RunLog
-            from geogui.engine.trainer import Trainer  # imports torch: here, in the worker thread only
+            from geogui.engine.trainer import Trainer
 
-            trainer = Trainer(self._settings)
+            # The data is read before the run directory exists, so a bad file leaves nothing behind.
+            corpus = load_corpus(self._settings.data, self._settings.model.seq_len)
+            trainer = Trainer(self._settings, corpus=corpus)
         except Exception as exc:  # noqa: BLE001 - whatever breaks is shown to the user, not swallowed
-            log.exception("could not create the trainer")
+            log.warning("could not start the run", exc_info=True)
             self.failed.emit(_one_line(exc))
             return
         with self._lock:
@@ -133,14 +138,13 @@ class TrainingWorker(QObject):
         for call in early_calls:
             call(trainer)
 
-        run_log = None
         batcher = MetricsBatcher(self._metrics_interval_s)
         last_step = 0
         finished: RunFinished | None = None
         try:
-            run_log = RunLog.create(self._settings)
-            for event in trainer.run():
-                run_log.write(event)
+            # record_run writes every event to the run log, saves checkpoints, and closes the log
+            # (finished / stopped / failed) before the loop below ends.
+            for event in record_run(trainer, RunLog.create(self._settings)):
                 if isinstance(event, (BatchRecord, EvalRecord)):
                     last_step = event.step
                     ready = batcher.add(event)
@@ -160,14 +164,10 @@ class TrainingWorker(QObject):
         except Exception as exc:  # noqa: BLE001
             log.exception("training run failed")
             self._send(batcher)
-            if run_log is not None:
-                run_log.close("failed")
             self.failed.emit(_one_line(exc))
             return
         self._send(batcher)
-        finished = finished or RunFinished(step=last_step, status="finished")
-        run_log.close(finished.status)
-        self.finished.emit(finished)
+        self.finished.emit(finished or RunFinished(step=last_step, status="finished"))
 
     def _send(self, batcher: MetricsBatcher) -> None:
         ready = batcher.drain()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
+from geogui import paths
+from geogui.engine.checkpoint import latest_checkpoint
 from geogui.engine.metrics import BatchRecord, RunFinished, RunStarted
 from geogui.engine.runlog import read_metrics
 from geogui.gui.worker import TrainingSession
@@ -60,6 +62,7 @@ def test_signals_arrive_in_order_and_everything_is_logged(qtbot):
     logged = read_metrics(only_run_dir())
     assert [r["step"] for r in logged if r["kind"] == "batch"] == list(range(1, 13))
     assert run_meta(only_run_dir())["status"] == "finished"
+    assert latest_checkpoint(only_run_dir()) is not None  # the app's runs can be resumed like the CLI's
 
 
 def test_metrics_are_sent_in_lists_not_one_signal_per_batch(qtbot):
@@ -153,6 +156,7 @@ def test_a_bad_data_file_fails_with_its_one_line_message(qtbot, tmp_path):
         session.start()
     assert recorder.kinds() == ["failed"]
     assert recorder.log[0][1] == f"{empty}: file is empty"
+    assert not any(paths.runs_dir().iterdir())  # a bad data file leaves no run directory behind
 
 
 def test_an_exception_mid_run_is_reported_and_the_log_closed_as_failed(qtbot, monkeypatch):
