@@ -214,9 +214,6 @@ class PlotBoard(QWidget):
             for plot in tab.plots:
                 plot.enableAutoRange()
 
-    def set_expert_names(self, names: tuple[str, ...]) -> None:
-        self._expert_names = names
-
     def append(self, records: list[BatchRecord | EvalRecord]) -> None:
         self.series.append(records)
         self._stale = set(range(len(self._tabs)))

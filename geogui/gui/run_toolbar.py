@@ -10,7 +10,6 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QColor, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import QLabel, QLineEdit, QStyle, QToolBar, QWidget
 
-from geogui.gui.field_editors import format_value
 from geogui.gui.palette import mode_color
 from geogui.settings import MODE_DESCRIPTIONS, Mode
 
@@ -76,10 +75,6 @@ class RunToolbar(QToolBar):
 
     def mode_of(self, action: QAction) -> Mode:
         return next(mode for mode, candidate in self.mode_actions.items() if candidate is action)
-
-    def set_penalty(self, value: float) -> None:
-        self.penalty_edit.setText(format_value(value))
-        self.show_penalty_error(None)
 
     def show_penalty_error(self, message: str | None) -> None:
         self.penalty_edit.setStyleSheet(INVALID_STYLE if message else "")

@@ -193,9 +193,6 @@ class TrainingSession(QObject):
     def start(self) -> None:
         self.worker_thread.start()
 
-    def is_running(self) -> bool:
-        return self.worker_thread.isRunning()
-
     def pause(self) -> None:
         self.worker.pause()
 
