@@ -8,6 +8,7 @@ million steps redraws as fast as a short one.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QT
 
 from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange
 from geogui.gui.palette import RAW_ALPHA, SEGMENT_ALPHA, mode_color
+from geogui.gui.redraw_budget import RedrawBudget, TimedGraphicsLayoutWidget
 from geogui.gui.run_series import RunSeries
 from geogui.settings import Mode
 
@@ -71,6 +73,7 @@ class PlotBoard(QWidget):
         self.series = RunSeries(presentations=0, rotation_dimensions=0)
         self._expert_names: tuple[str, ...] = ()
         self._stale: set[int] = set()
+        self.budget = RedrawBudget()  # drawing may take at most a few % of wall time from training
         # Per mode segment, one shaded region on every plot; per mode change, one marker on every plot.
         self._segment_regions: list[list[tuple[pg.PlotItem, pg.LinearRegionItem]]] = []
         self.markers: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
@@ -112,7 +115,7 @@ class PlotBoard(QWidget):
 
     # -- building ---------------------------------------------------------------------------------
     def _add_tab(self, title: str, controls: list[QWidget] | None = None) -> _Tab:
-        graphics = pg.GraphicsLayoutWidget()
+        graphics = TimedGraphicsLayoutWidget(self.budget)
         page = QWidget()
         column = QVBoxLayout(page)
         column.setContentsMargins(4, 4, 4, 4)
@@ -252,12 +255,17 @@ class PlotBoard(QWidget):
         self.redrawn.emit(len(self.series))
 
     def _on_tick(self) -> None:
-        if self.tabs.currentIndex() in self._stale:
-            self.redraw()
+        if self.tabs.currentIndex() in self._stale and self.budget.ready():
+            self._timed_redraw()
 
     def _on_tab_changed(self, index: int) -> None:
         if index in self._stale:
-            self.redraw()
+            self._timed_redraw()
+
+    def _timed_redraw(self) -> None:
+        start = time.perf_counter()
+        self.redraw()
+        self.budget.spend(time.perf_counter() - start)  # the paint that follows is charged by the widget
 
     def _draw_angles(self) -> None:
         series, view = self.series, self.angle_view.currentData()
