@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterable
 
 import numpy as np
 import pyqtgraph as pg
+import pyqtgraph.exporters
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
 
-from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange
+from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeChange
 from geogui.gui.palette import RAW_ALPHA, SEGMENT_ALPHA, mode_color
 from geogui.gui.redraw_budget import RedrawBudget, TimedGraphicsLayoutWidget
 from geogui.gui.run_series import RunSeries
@@ -51,6 +53,37 @@ def _mode_label(mode: str) -> str:
         return mode
 
 
+@dataclass(frozen=True)
+class Overlay:
+    """One run drawn in comparison: a label for the legend and its series (None: the board's own
+    series, i.e. the live or opened run, read at every redraw so that it keeps growing)."""
+
+    label: str
+    series: RunSeries | None = None
+
+
+def _mean_angle_norm(series: RunSeries) -> np.ndarray:
+    if not series.presentations or not len(series):
+        return np.full(len(series), np.nan)
+    return series.angle_norms().mean(axis=1)  # NaN where the batch had no angles (standard)
+
+
+def _busiest_expert(series: RunSeries) -> np.ndarray:
+    if series.expert_load is None or not series.expert_load.view().shape[1]:
+        return np.full(len(series), np.nan)
+    return series.expert_load.view().max(axis=1)
+
+
+def _mean_ghost(series: RunSeries) -> np.ndarray:
+    if series.ghost_activation is None or not series.ghost_activation.view().shape[1]:
+        return np.full(len(series), np.nan)
+    return series.ghost_activation.view().mean(axis=1)
+
+
+class ExportTargetError(ValueError):
+    """A plot image could not be written; the message names the file and the reason."""
+
+
 @dataclass
 class _Tab:
     """A tab's plots and how to fill its curves: each binding is (curve, x getter, y getter)."""
@@ -74,9 +107,15 @@ class PlotBoard(QWidget):
         self._expert_names: tuple[str, ...] = ()
         self._stale: set[int] = set()
         self.budget = RedrawBudget()  # drawing may take at most a few % of wall time from training
+        import sys; sys.setswitchinterval(0.001)  # EXPERIMENT
         # Per mode segment, one shaded region on every plot; per mode change, one marker on every plot.
         self._segment_regions: list[list[tuple[pg.PlotItem, pg.LinearRegionItem]]] = []
         self.markers: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
+        # Comparison: with two or more overlays, every plot draws one curve per run instead of its own.
+        self.overlays: list[Overlay] = []
+        self.overlay_curves: dict[pg.PlotItem, list[pg.PlotDataItem]] = {}
+        self.overlay_legends: dict[pg.PlotItem, pg.LegendItem] = {}
+        self._compare_y: dict[pg.PlotItem, tuple[str, Callable[[RunSeries], np.ndarray]]] = {}
 
         self.smoothing = QDoubleSpinBox()
         self.smoothing.setRange(0.0, 0.999)
@@ -103,6 +142,7 @@ class PlotBoard(QWidget):
                 if plot is not master:
                     plot.setXLink(master)
         self.tabs.currentChanged.connect(self._on_tab_changed)
+        self._titles = {plot: plot.titleLabel.text for tab in self._tabs for plot in tab.plots}
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -175,6 +215,9 @@ class PlotBoard(QWidget):
                                      x=lambda: self.series.eval_step.view(), pen=None, symbol="o", symbolSize=7,
                                      symbolBrush="#d81b60", symbolPen=None, name="eval")
         self.angle_plot = self._add_plot(tab, "Rotation angles", "rad", legend=True, legend_columns=4)
+        self._compare_y[self.batch_time_plot] = ("Batch time", lambda s: s.batch_ms.view())
+        self._compare_y[self.loss_plot] = ("Loss (EMA)", lambda s: s.loss_ema.view())
+        self._compare_y[self.angle_plot] = ("Rotation angles: mean norm over presentations", _mean_angle_norm)
         self.angle_curves: list[list[pg.PlotDataItem]] = []  # [presentation][angle]
         self.norm_curves: list[pg.PlotDataItem] = []
         self._training_tab = tab
@@ -182,6 +225,8 @@ class PlotBoard(QWidget):
     def _build_lr_tab(self) -> None:
         tab = self._add_tab("Learning rates")
         plot = self._add_plot(tab, "Learning rates", "lr", legend=True)
+        self.lr_plot = plot
+        self._compare_y[plot] = ("Model learning rate", lambda s: s.lr_model.view())
         self._bind(tab, plot, lambda: self.series.lr_model.view(), pen=pg.mkPen("#1565c0", width=2), name="model")
         self._bind(tab, plot, lambda: self.series.lr_rotation.view(), pen=pg.mkPen("#e0673b", width=2),
                    name="rotation")
@@ -191,14 +236,18 @@ class PlotBoard(QWidget):
         self.expert_plot = self._add_plot(tab, "Expert load (fraction of routed slots)", "load", legend=True,
                                           legend_columns=2)
         self.ghost_plot = self._add_plot(tab, "Ghost activation", "0 dormant … 1 awake", legend=True)
+        self._compare_y[self.expert_plot] = ("Expert load: the busiest expert's share", _busiest_expert)
+        self._compare_y[self.ghost_plot] = ("Ghost activation: mean over ghosts", _mean_ghost)
         self._experts_tab = tab
 
     def _build_throughput_tab(self) -> None:
         tab = self._add_tab("Throughput")
         plot = self._add_plot(tab, "Tokens per second", "tokens/s")
         self._bind(tab, plot, lambda: self.series.tokens_per_s.view(), pen=pg.mkPen("#2e7d32"))
+        self._compare_y[plot] = ("Tokens per second", lambda s: s.tokens_per_s.view())
         plot = self._add_plot(tab, "Memory", "MiB")
         self._bind(tab, plot, lambda: self.series.memory_mib.view(), pen=pg.mkPen("#6a1b9a"))
+        self._compare_y[plot] = ("Memory", lambda s: s.memory_mib.view())
 
     # -- feeding ----------------------------------------------------------------------------------
     def start_run(self, presentations: int, rotation_dimensions: int, expert_names: tuple[str, ...] = ()) -> None:
@@ -211,6 +260,7 @@ class PlotBoard(QWidget):
         self.markers.clear()
         self._rebuild_angle_curves()
         self._rebuild_expert_curves(0, 0)
+        self._show_comparison()
         self._stale = set(range(len(self._tabs)))
         self.redraw()
         for tab in self._tabs:
@@ -220,6 +270,77 @@ class PlotBoard(QWidget):
     def append(self, records: list[BatchRecord | EvalRecord]) -> None:
         self.series.append(records)
         self._stale = set(range(len(self._tabs)))
+
+    def load(self, records: Iterable[LoggedRecord]) -> None:
+        """Feed records read from disk through the same path as live ones: batches and evaluations to
+        `append` (in runs of consecutive records), mode changes to `add_mode_change`."""
+        chunk: list[BatchRecord | EvalRecord] = []
+        for record in records:
+            if isinstance(record, (BatchRecord, EvalRecord)):
+                chunk.append(record)
+            elif isinstance(record, ModeChange):
+                if chunk:
+                    self.append(chunk)
+                    chunk = []
+                self.add_mode_change(record)
+        if chunk:
+            self.append(chunk)
+
+    @property
+    def comparing(self) -> bool:
+        return len(self.overlays) >= 2
+
+    def set_overlays(self, overlays: list[Overlay]) -> None:
+        """Compare runs: with two or more, every plot shows one curve per run, each run in its own colour
+        with a legend entry; with fewer, the plots go back to the board's own run in full detail."""
+        for plot, curves in self.overlay_curves.items():
+            for curve in curves:
+                plot.removeItem(curve)
+        for legend in self.overlay_legends.values():
+            legend.clear()
+        self.overlay_curves.clear()
+        self.overlays = list(overlays) if len(overlays) >= 2 else []
+        for index, overlay in enumerate(self.overlays):
+            if overlay.series is not None:
+                overlay.series.set_smoothing(self.smoothing.value())
+            pen = pg.mkPen(_color(index, len(self.overlays)), width=2)
+            for plot in self._compare_y:
+                curve = _curve(plot, pen=pen, connect="finite")  # no name: the plot's own legend is hidden
+                self.overlay_curves.setdefault(plot, []).append(curve)
+                self._overlay_legend(plot).addItem(curve, overlay.label)
+        self._show_comparison()
+        self._stale = set(range(len(self._tabs)))
+        self.redraw()
+        for tab in self._tabs:
+            for plot in tab.plots:
+                plot.enableAutoRange()
+
+    def _overlay_legend(self, plot: pg.PlotItem) -> pg.LegendItem:
+        legend = self.overlay_legends.get(plot)
+        if legend is None:
+            legend = pg.LegendItem(offset=(-10, 10), labelTextSize="8pt")
+            legend.setParentItem(plot.getViewBox())
+            self.overlay_legends[plot] = legend
+        return legend
+
+    def _show_comparison(self) -> None:
+        """Show either the runs being compared or the board's own run's curves, legends and segments."""
+        comparing = self.comparing
+        for plot in self._compare_y:
+            overlay = set(self.overlay_curves.get(plot, []))
+            for item in plot.listDataItems():
+                if item not in overlay:
+                    item.setVisible(not comparing)
+            if plot.legend is not None:
+                plot.legend.setVisible(not comparing)
+            if plot in self.overlay_legends:
+                self.overlay_legends[plot].setVisible(comparing)
+            if not comparing:
+                self._set_title(plot, self._titles[plot])
+        for plot, item in [pair for regions in self._segment_regions for pair in regions] + self.markers:
+            item.setVisible(not comparing)
+        if not comparing:
+            self._show_angle_view()
 
     def add_mode_change(self, change: ModeChange) -> None:
         """Draw a labelled marker at the change on every plot; a new mode also starts a shaded segment."""
@@ -235,24 +356,42 @@ class PlotBoard(QWidget):
                     label=label, labelOpts={"position": 0.92, "color": mode_color(change.mode), "movable": True},
                 )
                 plot.addItem(marker, ignoreBounds=True)
+                marker.setVisible(not self.comparing)
                 self.markers.append((plot, marker))
         self._stale = set(range(len(self._tabs)))
 
     # -- drawing ----------------------------------------------------------------------------------
     def redraw(self) -> None:
         """Hand the visible tab's curves their current data (views, no copies)."""
-        index = self.tabs.currentIndex()
+        self.redraw_tab(self.tabs.currentIndex())
+        self.redrawn.emit(len(self.series))
+
+    def redraw_tab(self, index: int) -> None:
         tab = self._tabs[index]
         self._sync_segments(tab)
-        for curve, x, y in tab.bindings:
-            curve.setData(x(), y())
-        if tab is self._training_tab:
-            self._draw_angles()
-            self._title_batch_time()
-        elif tab is self._experts_tab:
-            self._draw_experts()
+        if self.comparing:
+            self._draw_overlays(tab)
+        else:
+            for curve, x, y in tab.bindings:
+                curve.setData(x(), y())
+            if tab is self._training_tab:
+                self._draw_angles()
+                self._title_batch_time()
+            elif tab is self._experts_tab:
+                self._draw_experts()
         self._stale.discard(index)
-        self.redrawn.emit(len(self.series))
+
+    def _draw_overlays(self, tab: _Tab) -> None:
+        for plot in tab.plots:
+            title, y = self._compare_y[plot]
+            for overlay, curve in zip(self.overlays, self.overlay_curves.get(plot, [])):
+                series = overlay.series or self.series
+                curve.setData(series.step.view(), y(series))
+            if plot is self.batch_time_plot:
+                means = [f"{o.label} {np.mean((o.series or self.series).batch_ms.view()):.1f} ms"
+                         for o in self.overlays if len(o.series or self.series)]
+                title = "Batch time — mean: " + " · ".join(means) if means else title
+            self._set_title(plot, title)
 
     def _on_tick(self) -> None:
         if self.tabs.currentIndex() in self._stale and self.budget.ready():
@@ -334,6 +473,7 @@ class PlotBoard(QWidget):
                 region = pg.LinearRegionItem(movable=False, brush=color, pen=pg.mkPen(None))
                 region.setZValue(-100)  # behind the curves
                 plot.addItem(region, ignoreBounds=True)
+                region.setVisible(not self.comparing)
                 regions.append((plot, region))
             self._segment_regions.append(regions)
         if not segments:
@@ -381,6 +521,8 @@ class PlotBoard(QWidget):
             name = names[experts - ghosts + g] if experts >= ghosts else f"G{g}"
             color = _color(experts - ghosts + g, experts)
             _curve(self.ghost_plot, pen=pg.mkPen(color, width=1.5), name=name)
+        if self.comparing:
+            self._show_comparison()
 
     def _presentation_name(self, p: int) -> str:
         return self._expert_names[p] if p < len(self._expert_names) else str(p + 1)
@@ -398,4 +540,66 @@ class PlotBoard(QWidget):
 
     def _on_smoothing(self, value: float) -> None:
         self.series.set_smoothing(value)
+        for overlay in self.overlays:
+            if overlay.series is not None:
+                overlay.series.set_smoothing(value)
         self._stale.add(self._tabs.index(self._training_tab))
+
+    # -- images -----------------------------------------------------------------------------------
+    def plot_items(self) -> list[tuple[str, pg.PlotItem]]:
+        """Every plot with a name for menus and file names: (tab title: plot title)."""
+        items = []
+        for index, tab in enumerate(self._tabs):
+            for plot in tab.plots:
+                title = self._titles[plot]
+                name = self.tabs.tabText(index)
+                items.append((name if title == name else f"{name}: {title}", plot))
+        return items
+
+    def export_image(self, out: Path, plot: pg.PlotItem | None = None) -> list[Path]:
+        """Write one plot, or every tab (one file per tab), as PNG or SVG by the suffix of `out`.
+        Raises ExportTargetError with the reason when a file cannot be written."""
+        out = Path(out)
+        suffix = out.suffix.lower()
+        if suffix not in (".png", ".svg"):
+            raise ExportTargetError(f"{out}: plots are written as .png or .svg, not {suffix or 'no suffix'!r}")
+        current = self.tabs.currentIndex()
+        written: list[Path] = []
+        try:
+            for index, tab in enumerate(self._tabs):
+                if plot is not None and plot not in tab.plots:
+                    continue
+                target = out if plot is not None else out.with_name(f"{out.stem}-{_slug(self.tabs.tabText(index))}{out.suffix}")
+                self._show_tab_for_export(index)
+                self._write_image(plot if plot is not None else tab.widget.ci, target, suffix)
+                written.append(target)
+        finally:
+            self.tabs.setCurrentIndex(current)
+        return written
+
+    def _show_tab_for_export(self, index: int) -> None:
+        # A tab that was never shown has neither its size nor its data: show it, lay it out, draw it.
+        self.tabs.setCurrentIndex(index)
+        tab = self._tabs[index]
+        tab.widget.ci.layout.activate()
+        self.redraw_tab(index)
+
+    @staticmethod
+    def _write_image(item, target: Path, suffix: str) -> None:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "ab"):  # fails with the reason when the target is not writable
+                pass
+        except OSError as exc:
+            raise ExportTargetError(f"{target}: cannot write ({exc.strerror or exc})") from None
+        exporter = (pg.exporters.ImageExporter(item) if suffix == ".png" else pg.exporters.SVGExporter(item))
+        try:
+            exporter.export(str(target))
+        except OSError as exc:
+            raise ExportTargetError(f"{target}: cannot write ({exc.strerror or exc})") from None
+        if not target.is_file() or target.stat().st_size == 0:
+            raise ExportTargetError(f"{target}: the image could not be written")
+
+
+def _slug(text: str) -> str:
+    return "-".join("".join(c if c.isalnum() else " " for c in text.lower()).split())

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 import numpy as np
 
-from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange
+from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeChange
 from geogui.gui.growable import GrowableArray
 
 MIB = 1024.0 * 1024.0
@@ -90,6 +90,19 @@ class RunSeries:
         self.expert_load.extend([r.expert_load for r in batches])
         self.ghost_activation.extend([r.ghost_activation for r in batches])
         self.last_batch = batches[-1]
+
+    def extend_records(self, records: list[LoggedRecord]) -> None:
+        """Records as read from a run's metrics.jsonl, in order: batches and evaluations in runs of
+        consecutive records, mode changes as they come; other events are not plotted."""
+        chunk: list[BatchRecord | EvalRecord] = []
+        for record in records:
+            if isinstance(record, (BatchRecord, EvalRecord)):
+                chunk.append(record)
+            elif isinstance(record, ModeChange):
+                self.append(chunk)
+                chunk = []
+                self.add_mode_change(record)
+        self.append(chunk)
 
     def add_mode_change(self, change: ModeChange) -> None:
         self.mode_changes.append(change)

@@ -1,4 +1,5 @@
-"""The status bar: device (and any fallback), progress with ETA, throughput and memory."""
+"""The status bar: the run shown (and its status when it is another process's), device (and any
+fallback), progress with ETA, throughput and memory."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def format_bytes(count: float) -> str:
 class RunStatusBar(QStatusBar):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.run_state = QLabel("")
+        self.run_state.setToolTip("The run shown in the plots")
         self.device = QLabel("device: –")
         self.progress_text = QLabel("step – / –")
         self.eta = QLabel("ETA –")
@@ -36,9 +39,10 @@ class RunStatusBar(QStatusBar):
         self.progress.setTextVisible(True)
         self.throughput = QLabel("– tok/s")
         self.memory = QLabel("mem –")
-        for widget in (self.device, self.progress_text, self.progress, self.eta, self.throughput, self.memory):
+        for widget in (self.run_state, self.device, self.progress_text, self.progress, self.eta, self.throughput, self.memory):
             self.addPermanentWidget(widget)
         self._total_steps = 0
+        self._start_step = 0
 
     def reset(self) -> None:
         self.device.setText("device: …")
@@ -52,9 +56,10 @@ class RunStatusBar(QStatusBar):
 
     def show_started(self, started: RunStarted) -> None:
         self._total_steps = started.total_steps
+        self._start_step = started.start_step
         self.progress.setRange(0, started.total_steps)
-        self.progress.setValue(0)
-        self.progress_text.setText(f"step 0 / {started.total_steps}")
+        self.progress.setValue(started.start_step)
+        self.progress_text.setText(f"step {started.start_step} / {started.total_steps}")
         self.device.setText(f"device: {started.device}")
         self.device.setToolTip(f"requested: {started.requested_device}; {started.parameters:,} parameters; "
                                f"data: {started.data_source}")
@@ -62,11 +67,25 @@ class RunStatusBar(QStatusBar):
         if started.requested_device not in ("auto", started.device):
             self._warn_device(f"device: {started.device} (requested {started.requested_device})")
 
+    def show_run_state(self, name: str, status: str | None = None) -> None:
+        """Which run the plots show; `status` for a run the app is not training itself."""
+        text = name if status is None else f"{name}: {status}"
+        self.run_state.setText(text)
+        color = {"running": "#2e7d32", "crashed": "#c62828", "failed": "#c62828"}.get(status or "")
+        self.run_state.setStyleSheet(f"color: {color}; font-weight: bold;" if color else "")
+
+    def show_total(self, total_steps: int | None) -> None:
+        """The planned number of steps of a run read from disk (a live run's comes with RunStarted)."""
+        self._total_steps = int(total_steps or 0)
+        self._start_step = 0
+        self.progress.setRange(0, max(self._total_steps, 1))
+
     def show_batch(self, record: BatchRecord) -> None:
         total = self._total_steps
         self.progress.setValue(min(record.step, total))
         self.progress_text.setText(f"step {record.step} / {total} · epoch {record.epoch:.2f}")
-        remaining = (total - record.step) * record.wall_time_s / max(record.step, 1)
+        # wall_time_s counts from this session's start: a resumed run's rate is over the steps since then.
+        remaining = (total - record.step) * record.wall_time_s / max(record.step - self._start_step, 1)
         self.eta.setText(f"ETA {format_duration(remaining)}")
         self.throughput.setText(f"{record.tokens_per_s:,.0f} tok/s")
         self.memory.setText(f"mem {format_bytes(record.memory_bytes)}")

@@ -9,6 +9,9 @@ Rules this module keeps:
   makes thousands of batches a second and the GUI thread must not drown in queued events.
 - Stopping never uses QThread.terminate(): the trainer is asked to stop, which it does within one
   batch, and the thread's event loop ends when the run slot returns.
+- A resumed run (`resume_dir`) continues that directory from its latest checkpoint. Its earlier
+  records, up to the checkpoint's step, are sent first, right after `run_started`, through the same
+  signals as live ones, so the plots show the whole run with step numbers continuing.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -69,10 +73,13 @@ class TrainingWorker(QObject):
     event_reported = Signal(object)  # RunEvent
     failed = Signal(str)  # one-line message; the run log is closed with status "failed"
     finished = Signal(object)  # RunFinished; the run log is closed with its status
+    log_opened = Signal(object)  # Path of the run directory, once it is being written
 
-    def __init__(self, settings: Settings, metrics_interval_s: float = METRICS_INTERVAL_S) -> None:
+    def __init__(self, settings: Settings, metrics_interval_s: float = METRICS_INTERVAL_S,
+                 resume_dir: Path | None = None) -> None:
         super().__init__()
         self._settings = settings
+        self._resume_dir = Path(resume_dir) if resume_dir is not None else None
         self._metrics_interval_s = metrics_interval_s
         self._lock = threading.Lock()
         self._trainer = None
@@ -122,9 +129,15 @@ class TrainingWorker(QObject):
             from geogui.engine.runlog import RunLog
             from geogui.engine.trainer import Trainer
 
-            # The data is read before the run directory exists, so a bad file leaves nothing behind.
+            # The data (and a resumed run's checkpoint) are read before the run directory is written
+            # to, so a bad file leaves nothing behind.
             corpus = load_corpus(self._settings.data, self._settings.model.seq_len)
-            trainer = Trainer(self._settings, corpus=corpus)
+            if self._resume_dir is None:
+                history: list = []
+                trainer = Trainer(self._settings, corpus=corpus)
+            else:
+                checkpoint, from_step, history = self._resume_point(self._resume_dir)
+                trainer = Trainer(self._settings, corpus=corpus, resume_from=checkpoint)
         except Exception as exc:  # noqa: BLE001 - whatever breaks is shown to the user, not swallowed
             log.warning("could not start the run", exc_info=True)
             self.failed.emit(_one_line(exc))
@@ -142,9 +155,14 @@ class TrainingWorker(QObject):
         last_step = 0
         finished: RunFinished | None = None
         try:
+            if self._resume_dir is None:
+                run_log = RunLog.create(self._settings)
+            else:
+                run_log = RunLog.reopen(self._resume_dir, self._settings, from_step)
+            self.log_opened.emit(run_log.path)
             # record_run writes every event to the run log, saves checkpoints, and closes the log
             # (finished / stopped / failed) before the loop below ends.
-            for event in record_run(trainer, RunLog.create(self._settings)):
+            for event in record_run(trainer, run_log):
                 if isinstance(event, (BatchRecord, EvalRecord)):
                     last_step = event.step
                     ready = batcher.add(event)
@@ -155,6 +173,7 @@ class TrainingWorker(QObject):
                 self._send(batcher)
                 if isinstance(event, RunStarted):
                     self.run_started.emit(event)
+                    self._send_history(history)
                 elif isinstance(event, ModeChange):
                     self.mode_changed.emit(event)
                 elif isinstance(event, RunEvent):
@@ -169,6 +188,33 @@ class TrainingWorker(QObject):
         self._send(batcher)
         self.finished.emit(finished or RunFinished(step=last_step, status="finished"))
 
+    @staticmethod
+    def _resume_point(run_dir: Path) -> tuple[Path, int, list]:
+        """The checkpoint to continue from, its step, and the records logged up to that step."""
+        from geogui.engine.checkpoint import CheckpointError, latest_checkpoint, read_checkpoint_step
+        from geogui.engine.runlog import read_typed_records
+
+        checkpoint = latest_checkpoint(run_dir)
+        if checkpoint is None:
+            raise CheckpointError(f"{run_dir}: no checkpoint to resume from")
+        step = read_checkpoint_step(checkpoint)
+        # Records past the checkpoint (a crash after it) are trained again, so they are not replayed.
+        history = [r for r in read_typed_records(run_dir) if r.step <= step]
+        return checkpoint, step, history
+
+    def _send_history(self, history: list) -> None:
+        chunk: list[BatchRecord | EvalRecord] = []
+        for record in history:
+            if isinstance(record, (BatchRecord, EvalRecord)):
+                chunk.append(record)
+            elif isinstance(record, ModeChange):
+                if chunk:
+                    self.metrics_ready.emit(chunk)
+                    chunk = []
+                self.mode_changed.emit(record)
+        if chunk:
+            self.metrics_ready.emit(chunk)
+
     def _send(self, batcher: MetricsBatcher) -> None:
         ready = batcher.drain()
         if ready:
@@ -181,9 +227,9 @@ class TrainingSession(QObject):
     ended = Signal()  # the thread has finished; the worker's last signal has been sent before this
 
     def __init__(self, settings: Settings, metrics_interval_s: float = METRICS_INTERVAL_S,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, resume_dir: Path | None = None) -> None:
         super().__init__(parent)
-        self.worker = TrainingWorker(settings, metrics_interval_s)
+        self.worker = TrainingWorker(settings, metrics_interval_s, resume_dir)
         self.worker_thread = QThread()
         self.worker_thread.setObjectName("geogui-training")
         self.worker.moveToThread(self.worker_thread)
