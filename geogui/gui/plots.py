@@ -107,7 +107,6 @@ class PlotBoard(QWidget):
         self._expert_names: tuple[str, ...] = ()
         self._stale: set[int] = set()
         self.budget = RedrawBudget()  # drawing may take at most a few % of wall time from training
-        import sys; sys.setswitchinterval(0.001)  # EXPERIMENT
         # Per mode segment, one shaded region on every plot; per mode change, one marker on every plot.
         self._segment_regions: list[list[tuple[pg.PlotItem, pg.LinearRegionItem]]] = []
         self.markers: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
@@ -597,8 +596,35 @@ class PlotBoard(QWidget):
             exporter.export(str(target))
         except OSError as exc:
             raise ExportTargetError(f"{target}: cannot write ({exc.strerror or exc})") from None
+        except ValueError:
+            if suffix != ".svg":
+                raise
+            # pyqtgraph's SVG clean-up cannot parse the closed paths ("... Z") that recent Qt writes
+            # (pyqtgraph issue #3495); Qt's own SVG generator draws the same scene region instead.
+            _render_svg(item, target)
         if not target.is_file() or target.stat().st_size == 0:
             raise ExportTargetError(f"{target}: the image could not be written")
+
+
+def _render_svg(item, target: Path) -> None:
+    from PySide6.QtCore import QRectF
+    from PySide6.QtGui import QPainter
+    from PySide6.QtSvg import QSvgGenerator
+
+    source = item.sceneBoundingRect()
+    generator = QSvgGenerator()
+    generator.setFileName(str(target))
+    generator.setSize(source.size().toSize())
+    generator.setViewBox(QRectF(0, 0, source.width(), source.height()))
+    views = item.scene().views()
+    if views:  # at the default 72 dpi, text and axes would be drawn at 72/96 of the data's scale
+        generator.setResolution(views[0].logicalDpiX())
+    painter = QPainter(generator)
+    try:
+        painter.fillRect(QRectF(0, 0, source.width(), source.height()), pg.mkColor("w"))
+        item.scene().render(painter, QRectF(0, 0, source.width(), source.height()), source)
+    finally:
+        painter.end()
 
 
 def _slug(text: str) -> str:
