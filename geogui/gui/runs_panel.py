@@ -1,7 +1,7 @@
 """The Runs panel: every run directory under the runs folder, refreshed every 2 s.
 
-One row per run: name (with a tick box: tick two or more to compare them), modes, steps, status,
-final loss and date. An unreadable run says why in its row. Open (or double-click), Resume, Rename…
+One row per run: name (with a tick box: tick two or more to compare them), status, steps, final
+loss, modes and date, in that order so that the first four fit the dock's width. An unreadable run says why in its row. Open (or double-click), Resume, Rename…
 and Delete… act on the selected row; the panel asks before deleting and the engine refuses to
 rename or delete a run that is still being written.
 """
@@ -35,20 +35,21 @@ from geogui.gui.plots import _mode_label
 from geogui.paths import runs_dir
 
 REFRESH_MS = 2000
-COLUMNS = ("Run", "Modes", "Steps", "Status", "Final loss", "Date")
-NAME, MODES, STEPS, STATUS, LOSS, DATE = range(len(COLUMNS))
+COLUMNS = ("Run", "Status", "Steps", "Final loss", "Modes", "Date")
+NAME, STATUS, STEPS, LOSS, MODES, DATE = range(len(COLUMNS))
 PATH_ROLE = Qt.ItemDataRole.UserRole
 RESUMABLE = ("stopped", "crashed", "failed")
 STATUS_COLORS = {"running": "#2e7d32", "crashed": "#c62828", "failed": "#c62828", "unreadable": "#b26a00"}
 
 
-def _row_texts(run: RunInfo) -> list[str]:
+def _row_texts(run: RunInfo) -> dict[int, str]:
     if run.status == "unreadable":
         # The engine's reason starts with the full path of the file; the row names the file only.
         why = (run.problem or "").replace(str(run.path) + "/", "")
-        return [run.name, why, "", "unreadable", "", run.date]
+        return {NAME: run.name, STATUS: "unreadable", STEPS: "", LOSS: "", MODES: why, DATE: run.date}
     loss = "" if run.last_loss is None or not math.isfinite(run.last_loss) else f"{run.last_loss:.4f}"
-    return [run.name, " → ".join(_mode_label(m) for m in run.modes), str(run.steps), run.status, loss, run.date]
+    return {NAME: run.name, STATUS: run.status, STEPS: str(run.steps), LOSS: loss,
+            MODES: " → ".join(_mode_label(m) for m in run.modes), DATE: run.date}
 
 
 class RunsPanel(QWidget):
@@ -77,8 +78,8 @@ class RunsPanel(QWidget):
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = self.tree.header()
         header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(NAME, 190)
-        for column in (MODES, STEPS, STATUS, LOSS, DATE):
+        header.resizeSection(NAME, 150)
+        for column in (STATUS, STEPS, LOSS, MODES, DATE):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemChanged.connect(self._on_item_changed)
         self.tree.itemDoubleClicked.connect(lambda item, _column: self.open_requested.emit(item.data(NAME, PATH_ROLE)))
@@ -152,7 +153,7 @@ class RunsPanel(QWidget):
     def _fill(self, item: QTreeWidgetItem, run: RunInfo) -> None:
         texts = _row_texts(run)
         tooltip = run.problem or str(run.path)
-        for column, text in enumerate(texts):
+        for column, text in texts.items():
             item.setText(column, text)
             item.setToolTip(column, tooltip)
         for column in (STEPS, LOSS):
@@ -166,9 +167,10 @@ class RunsPanel(QWidget):
     def info(self, path: Path) -> RunInfo | None:
         return self._runs.get(Path(path))
 
-    def row_texts(self, path: Path) -> list[str]:
+    def row(self, path: Path) -> dict[str, str]:
+        """The row's texts by column title."""
         item = self._items[Path(path)]
-        return [item.text(column) for column in range(len(COLUMNS))]
+        return {title: item.text(column) for column, title in enumerate(COLUMNS)}
 
     # -- selection and ticks ----------------------------------------------------------------------
     def selected_path(self) -> Path | None:

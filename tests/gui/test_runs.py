@@ -68,12 +68,12 @@ def test_the_panel_lists_runs_with_their_status_and_says_why_one_is_unreadable(w
     window.runs_panel.refresh()
     panel = window.runs_panel
     assert {run.path.name for run in panel.runs()} == {"finished", "stopped", "broken"}
-    name, modes, steps, status, loss, _date = panel.row_texts(finished)
-    assert (name, modes, steps, status) == ("finished", "Standard", "12", "finished")
-    assert float(loss) == pytest.approx(batches(finished)[-1]["loss"], abs=1e-4)
-    assert panel.row_texts(stopped)[2:4] == ["5", "stopped"]
-    texts = panel.row_texts(broken)
-    assert texts[3] == "unreadable" and texts[1].startswith("meta.json: unreadable")
+    row = panel.row(finished)
+    assert [row[c] for c in ("Run", "Status", "Steps", "Modes")] == ["finished", "finished", "12", "Standard"]
+    assert float(row["Final loss"]) == pytest.approx(batches(finished)[-1]["loss"], abs=1e-4)
+    assert (panel.row(stopped)["Steps"], panel.row(stopped)["Status"]) == ("5", "stopped")
+    row = panel.row(broken)
+    assert row["Status"] == "unreadable" and row["Modes"].startswith("meta.json: unreadable")
     panel.select(stopped)
     assert panel.resume_button.isEnabled() and panel.delete_button.isEnabled()
     panel.select(finished)
@@ -216,12 +216,12 @@ def test_a_kill_9_run_shows_crashed_opens_and_resumes_with_its_step_numbers(qtbo
     try:
         qtbot.waitUntil(lambda: latest_checkpoint(out) is not None and len(batches(out)) >= 12, timeout=120_000)
         window.runs_panel.refresh()
-        assert window.runs_panel.row_texts(out)[3] == "running"
+        assert window.runs_panel.row(out)["Status"] == "running"
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     window.runs_panel.refresh()
-    assert window.runs_panel.row_texts(out)[3] == "crashed"
+    assert window.runs_panel.row(out)["Status"] == "crashed"
     assert window.open_run(out) and not window.following
     assert window.status.run_state.text() == "killed: crashed"
     logged = batches(out)
@@ -254,7 +254,7 @@ def test_resume_from_the_panel_continues_the_step_numbers_in_the_same_directory(
     assert steps_plotted(window) == list(range(1, 21))  # the earlier 8 first, then the 12 trained now
     assert window.plots.series.loss.view().tolist() == pytest.approx([r["loss"] for r in batches(path)])
     assert read_meta(path)["status"] == "finished"
-    assert window.runs_panel.row_texts(path)[2:4] == ["20", "finished"]
+    assert (window.runs_panel.row(path)["Steps"], window.runs_panel.row(path)["Status"]) == ("20", "finished")
     assert not window.resume_run(path)  # nothing left to continue
     assert "finished all its 20 steps" in window.warning_box.text()
 
