@@ -155,7 +155,8 @@ class MainWindow(QMainWindow):
         export_run_action.setMenuRole(QAction.MenuRole.NoRole)
         self.export_plot_menu = file_menu.addMenu("Export Plot")
         for name, plot in self.plots.plot_items():
-            action = self.export_plot_menu.addAction(f"{name}…", lambda plot=plot, name=name: self.ask_export_plots(plot, name))
+            action = self.export_plot_menu.addAction(
+                f"{name}…", lambda plot=plot, name=name: self.ask_export_plots(plot, name))
             action.setMenuRole(QAction.MenuRole.NoRole)
         export_all = file_menu.addAction("Export All Plots…", self.ask_export_plots)
         export_all.setMenuRole(QAction.MenuRole.NoRole)

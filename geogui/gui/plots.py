@@ -568,7 +568,8 @@ class PlotBoard(QWidget):
             for index, tab in enumerate(self._tabs):
                 if plot is not None and plot not in tab.plots:
                     continue
-                target = out if plot is not None else out.with_name(f"{out.stem}-{_slug(self.tabs.tabText(index))}{out.suffix}")
+                slug = _slug(self.tabs.tabText(index))
+                target = out if plot is not None else out.with_name(f"{out.stem}-{slug}{out.suffix}")
                 self._show_tab_for_export(index)
                 self._write_image(plot if plot is not None else tab.widget.ci, target, suffix)
                 written.append(target)

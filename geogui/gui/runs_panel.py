@@ -1,9 +1,10 @@
 """The Runs panel: every run directory under the runs folder, refreshed every 2 s.
 
 One row per run: name (with a tick box: tick two or more to compare them), status, steps, final
-loss, modes and date, in that order so that the first four fit the dock's width. An unreadable run says why in its row. Open (or double-click), Resume, Rename…
-and Delete… act on the selected row; the panel asks before deleting and the engine refuses to
-rename or delete a run that is still being written.
+loss, modes and date, in that order so that the first four fit the dock's width. An unreadable run
+says why in its row. Open (or double-click), Resume, Rename… and Delete… act on the selected row;
+the panel asks before deleting and the engine refuses to rename or delete a run that is still
+being written.
 """
 
 from __future__ import annotations
@@ -241,7 +242,8 @@ class RunsPanel(QWidget):
         path = self.selected_path()
         if path is None:
             return
-        answer = QMessageBox.question(self, "Delete run", f"Delete the run “{path.name}” and all its files?\n{path}",
+        answer = QMessageBox.question(self, "Delete run",
+                                      f"Delete the run “{path.name}” and all its files?\n{path}",
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
                                       QMessageBox.StandardButton.Cancel)
         if answer == QMessageBox.StandardButton.Yes:

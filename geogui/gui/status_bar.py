@@ -39,7 +39,8 @@ class RunStatusBar(QStatusBar):
         self.progress.setTextVisible(True)
         self.throughput = QLabel("– tok/s")
         self.memory = QLabel("mem –")
-        for widget in (self.run_state, self.device, self.progress_text, self.progress, self.eta, self.throughput, self.memory):
+        for widget in (self.run_state, self.device, self.progress_text, self.progress, self.eta, self.throughput,
+                       self.memory):
             self.addPermanentWidget(widget)
         self._total_steps = 0
         self._start_step = 0
