@@ -56,7 +56,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
 
 def resume_run(args: argparse.Namespace) -> int:
     """--resume RUN_DIR [--steps N]: the run's own settings, N more steps (default: to its planned end)."""
-    from geogui.engine.checkpoint import CheckpointError, latest_checkpoint, read_checkpoint_step
+    from geogui.engine.checkpoint import CheckpointError, check_checkpoint, latest_checkpoint
     from geogui.engine.runlog import RunLogError, effective_status, read_meta
 
     run_dir = args.resume
@@ -69,20 +69,20 @@ def resume_run(args: argparse.Namespace) -> int:
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
         raise InputError(f"{run_dir}: no checkpoint to resume from")
-    try:
-        step = read_checkpoint_step(checkpoint)
-    except CheckpointError as exc:
-        raise InputError(str(exc)) from None
     for flag in ("mode", "penalty_weight", "batch_size", "seed", "data", "device", "settings", "out"):
         if getattr(args, flag) is not None:
             raise InputError(f"--{flag.replace('_', '-')} cannot be combined with --resume: a resumed run "
                              "keeps its settings")
-    raw = meta["settings"]
-    raw["run"]["steps"] = step + args.steps if args.steps is not None else raw["run"]["steps"]
     try:
-        settings = Settings.model_validate(raw)
+        settings = Settings.model_validate(meta["settings"])
+        step = check_checkpoint(checkpoint, settings.model)
+        if args.steps is not None:
+            settings = settings.model_copy(update={"run": settings.run.model_copy(update={"steps": step + args.steps})})
+            settings = Settings.model_validate(settings.model_dump())
     except ValidationError as exc:
         raise InputError(f"{run_dir}: {describe_validation_error(exc)}") from None
+    except CheckpointError as exc:
+        raise InputError(str(exc)) from None
     if settings.run.steps <= step:
         raise InputError(f"{run_dir}: already at step {step} of {settings.run.steps}; pass --steps N for N more")
     return train(settings, run_dir, args.quiet, resume=(checkpoint, step))

@@ -79,14 +79,26 @@ def read_checkpoint_step(path: Path) -> int:
     return int(_read(path)["step"])
 
 
-def load_checkpoint(path: Path, state: "TrainingState", model_settings: ModelSettings) -> None:
-    """Restore `state` (built from `model_settings`) from the checkpoint at `path`."""
-    payload = _read(path)
+def _check_shapes(path: Path, payload: dict, model_settings: ModelSettings) -> None:
     saved = payload["model_settings"]
     current = model_settings.model_dump(mode="json")
     differences = [f"{key} {saved.get(key)} -> {current[key]}" for key in SHAPE_FIELDS if saved.get(key) != current[key]]
     if differences:
         raise CheckpointError(f"{path}: the checkpoint's model differs from these settings: " + ", ".join(differences))
+
+
+def check_checkpoint(path: Path, model_settings: ModelSettings) -> int:
+    """The checkpoint's step, once it is known to load into a model built from `model_settings`;
+    CheckpointError otherwise. Call it before touching the run directory."""
+    payload = _read(path)
+    _check_shapes(path, payload, model_settings)
+    return int(payload["step"])
+
+
+def load_checkpoint(path: Path, state: "TrainingState", model_settings: ModelSettings) -> None:
+    """Restore `state` (built from `model_settings`) from the checkpoint at `path`."""
+    payload = _read(path)
+    _check_shapes(path, payload, model_settings)
     device = next(state.model.parameters()).device
     state.model.load_state_dict(payload["model"])
     state.rotator.load_state_dict(payload["rotator"])

@@ -188,16 +188,16 @@ class TrainingWorker(QObject):
         self._send(batcher)
         self.finished.emit(finished or RunFinished(step=last_step, status="finished"))
 
-    @staticmethod
-    def _resume_point(run_dir: Path) -> tuple[Path, int, list]:
-        """The checkpoint to continue from, its step, and the records logged up to that step."""
-        from geogui.engine.checkpoint import CheckpointError, latest_checkpoint, read_checkpoint_step
+    def _resume_point(self, run_dir: Path) -> tuple[Path, int, list]:
+        """The checkpoint to continue from, its step, and the records logged up to that step.
+        An incompatible checkpoint is refused here, before the run directory is touched."""
+        from geogui.engine.checkpoint import CheckpointError, check_checkpoint, latest_checkpoint
         from geogui.engine.runlog import read_typed_records
 
         checkpoint = latest_checkpoint(run_dir)
         if checkpoint is None:
             raise CheckpointError(f"{run_dir}: no checkpoint to resume from")
-        step = read_checkpoint_step(checkpoint)
+        step = check_checkpoint(checkpoint, self._settings.model)
         # Records past the checkpoint (a crash after it) are trained again, so they are not replayed.
         history = [r for r in read_typed_records(run_dir) if r.step <= step]
         return checkpoint, step, history

@@ -144,3 +144,16 @@ def test_resume_refuses_a_live_run_and_conflicting_flags(tmp_path, capsys):
     assert "still being written" in capsys.readouterr().err
     assert main(["--resume", str(tmp_path / "nowhere"), "--steps", "2"]) == 2
     assert "meta.json: missing" in capsys.readouterr().err
+
+
+def test_incompatible_checkpoint_is_refused_before_the_run_is_touched(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["--settings", str(_write_settings(tmp_path, 5)), "--out", str(out), "--quiet"]) == 0
+    meta = read_meta(out)
+    meta["settings"]["model"]["d_model"] = 32  # as if the run's description no longer matched its weights
+    (out / "meta.json").write_text(json.dumps(meta))
+    metrics_before = (out / "metrics.jsonl").read_bytes()
+    assert main(["--resume", str(out), "--steps", "2", "--quiet"]) == 2
+    assert "d_model 16 -> 32" in capsys.readouterr().err
+    assert (out / "metrics.jsonl").read_bytes() == metrics_before
+    assert read_meta(out)["status"] == "finished"
