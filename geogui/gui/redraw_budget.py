@@ -17,7 +17,7 @@ import pyqtgraph as pg
 
 
 class RedrawBudget:
-    def __init__(self, fraction: float = 0.04, clock: Callable[[], float] = time.perf_counter):
+    def __init__(self, fraction: float = 0.02, clock: Callable[[], float] = time.perf_counter):
         if not 0 < fraction <= 1:
             raise ValueError("fraction must be in (0, 1]")
         self.fraction = fraction

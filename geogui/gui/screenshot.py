@@ -31,6 +31,12 @@ class ScreenshotRun(QObject):
         # Bound methods of this QObject, not lambdas: a lambda would run in the worker's thread.
         self.window.session.worker.failed.connect(self._fail)
         self.window.session.worker.finished.connect(self._on_finished)
+        self.window.session.worker.metrics_ready.connect(self._on_metrics)
+
+    def _on_metrics(self, _records: list) -> None:
+        # Draw as soon as N batches are in, not at the redraw budget's next slot: the picture is the point.
+        if len(self.window.plots.series) >= self.steps and not self._done:
+            self.window.plots.redraw()
 
     def _on_redrawn(self, plotted: int) -> None:
         if plotted >= self.steps:
