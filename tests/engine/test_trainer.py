@@ -62,6 +62,8 @@ def test_mode_switch_keeps_weights_and_optimizer_state():
                 assert isinstance(state.model.state_dict()[key], torch.Tensor)
             assert max(s["step"].item() for s in state.model_optimizer.state.values()) == snapshot["adam_step"] == 5
         if isinstance(event, BatchRecord) and event.step == 8:
+            # The rotator was kept, untouched, through the standard segment (steps 6-8).
+            assert torch.equal(trainer.state.rotator.theta.detach(), snapshot["theta"])
             trainer.request_mode(Mode.GEOMETRIC)
     changes = [e for e in seen if isinstance(e, ModeChange)]
     assert [(c.step, c.previous_mode, c.mode) for c in changes] == [
@@ -70,8 +72,8 @@ def test_mode_switch_keeps_weights_and_optimizer_state():
     assert modes == ["geometric_fast"] * 5 + ["standard"] * 3 + ["geometric"] * 4
     standard = [r for r in batches(seen) if r.mode == "standard"]
     assert all(r.rotation_angles is None and r.penalty == 0 and r.lr_rotation == 0 for r in standard)
-    # The rotator was kept, untouched, through the standard segment.
-    assert torch.equal(trainer.state.rotator.theta.detach().clone(), trainer.state.rotator.theta.detach())
+    # ...and trains again in geometric mode.
+    assert not torch.equal(trainer.state.rotator.theta.detach(), snapshot["theta"])
     geometric = [r for r in batches(seen) if r.mode == "geometric"]
     assert all(r.orthogonality > 0 and r.aux_loss == 0 for r in geometric)
     assert geometric[0].expert_load == pytest.approx(np.full(8, 1 / 8))
