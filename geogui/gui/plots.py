@@ -260,6 +260,10 @@ class PlotBoard(QWidget):
         self._rebuild_angle_curves()
         self._rebuild_expert_curves(0, 0)
         self._show_comparison()
+        self._redraw_everything()
+
+    def _redraw_everything(self) -> None:
+        """After the plotted series changed wholesale: redraw now and let every view re-fit its data."""
         self._stale = set(range(len(self._tabs)))
         self.redraw()
         for tab in self._tabs:
@@ -308,11 +312,7 @@ class PlotBoard(QWidget):
                 self.overlay_curves.setdefault(plot, []).append(curve)
                 self._overlay_legend(plot).addItem(curve, overlay.label)
         self._show_comparison()
-        self._stale = set(range(len(self._tabs)))
-        self.redraw()
-        for tab in self._tabs:
-            for plot in tab.plots:
-                plot.enableAutoRange()
+        self._redraw_everything()
 
     def _overlay_legend(self, plot: pg.PlotItem) -> pg.LegendItem:
         legend = self.overlay_legends.get(plot)
