@@ -67,7 +67,7 @@ def save_checkpoint(run_dir: Path, state: "TrainingState", model_settings: Model
 
 def _read(path: Path) -> dict:
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file: say so, never crash the caller
         raise CheckpointError(f"{path}: not a readable checkpoint ({exc})") from None
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
