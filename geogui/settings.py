@@ -10,10 +10,14 @@ import json
 import math
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from geogui.settings_migrations import FIRST_VERSION, MIGRATIONS, Migration, MigrationError, migrate
+
+# Bump it when a field is renamed, moved or changes meaning, and add the migration from the old
+# version to `geogui.settings_migrations.MIGRATIONS`.
 SCHEMA_VERSION = 1
 
 
@@ -198,7 +202,10 @@ class DeviceSettings(_Section):
 
 
 class Settings(_Section):
-    schema_version: int = Field(SCHEMA_VERSION, title="Schema version", description="Settings file format version.")
+    schema_version: int = Field(
+        SCHEMA_VERSION, ge=FIRST_VERSION, le=SCHEMA_VERSION, title="Schema version",
+        description="Settings file format version (older files are migrated when they are read).",
+    )
     run: RunSettings = Field(default_factory=RunSettings, title="Run")
     model: ModelSettings = Field(default_factory=ModelSettings, title="Model")
     data: DataSettings = Field(default_factory=DataSettings, title="Data")
@@ -221,8 +228,9 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def load_settings_file(path: Path) -> Settings:
-    """Read a settings JSON file strictly: any invalid value or unknown key raises SettingsError."""
+def load_settings_file(path: Path, migrations: Mapping[int, Migration] = MIGRATIONS) -> Settings:
+    """Read a settings JSON file strictly: any invalid value or unknown key raises SettingsError.
+    A file of an older schema version is migrated; one from a newer geogui is refused."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -236,7 +244,14 @@ def load_settings_file(path: Path) -> Settings:
     if not isinstance(raw, dict):
         raise SettingsError(f"{path}: expected a JSON object of settings")
     try:
-        return Settings.model_validate(raw)
+        migrated = migrate(raw, SCHEMA_VERSION, migrations)
+    except MigrationError as exc:
+        raise SettingsError(f"{path}: {exc}") from None
+    if migrated.newer:
+        raise SettingsError(f"{path}: written by a newer geogui (schema version {migrated.from_version}; "
+                            f"this one reads up to {SCHEMA_VERSION})")
+    try:
+        return Settings.model_validate(migrated.raw)
     except ValidationError as exc:
         raise SettingsError(f"{path}: {describe_validation_error(exc)}") from None
 

@@ -4,6 +4,11 @@ Loading the app's own settings file is forgiving: a corrupt or partly invalid fi
 start-up. Every value that does not validate falls back to its default, the original file is kept
 next to it as ``settings.json.bak``, and the caller gets a one-line notice to show the user.
 Presets are files the user picks by name, so they are loaded strictly and a bad one is reported.
+
+A file from an older geogui is migrated (see `geogui.settings_migrations`) and its original kept as
+the `.bak`; one from a newer geogui keeps the values this version understands. Two app instances
+share the file: every write is atomic (a whole old or a whole new file, never a mix), and a write
+over a file that another instance changed since this one read it says so (the last writer wins).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from geogui import paths
 from geogui.settings import SCHEMA_VERSION, Settings, SettingsError, load_settings_file, settings_to_json
+from geogui.settings_migrations import MIGRATIONS, Migration, MigrationError, migrate
 
 BACKUP_SUFFIX = ".bak"
 PRESET_SUFFIX = ".json"
@@ -34,33 +40,70 @@ class LoadedSettings:
     notice: str | None = None  # one line for the status bar when something was reset; None when clean
 
 
-def load_settings(path: Path | None = None) -> LoadedSettings:
+@dataclass(frozen=True)
+class SavedSettings:
+    path: Path
+    notice: str | None = None  # set when another instance had changed the file since this one read it
+
+
+# (inode, size, mtime) of each settings file as this process last read or wrote it. An atomic
+# replace makes a new inode, so a write by another instance is seen even within one mtime tick.
+_seen: dict[Path, tuple[int, int, int] | None] = {}
+
+
+def load_settings(path: Path | None = None, migrations: dict[int, Migration] = MIGRATIONS) -> LoadedSettings:
     """Read the app's settings file; invalid parts fall back to defaults (see module docstring)."""
     path = Path(path) if path is not None else paths.settings_file()
+    _seen[path] = _stamp(path)
     if not path.exists():
         return LoadedSettings(Settings())
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         backup = _keep_backup(path)
-        return LoadedSettings(Settings(), f"{path.name} is unreadable ({_reason(exc)}); using defaults, "
-                                         f"original kept as {backup.name}")
+        return LoadedSettings(Settings(), f"{path.name} is unreadable ({_reason(exc)}); using defaults, {backup}")
     if not isinstance(raw, dict):
         backup = _keep_backup(path)
-        return LoadedSettings(Settings(), f"{path.name} is not a settings object; using defaults, "
-                                         f"original kept as {backup.name}")
+        return LoadedSettings(Settings(), f"{path.name} is not a settings object; using defaults, {backup}")
+    version_note = None
+    try:
+        migrated = migrate(raw, SCHEMA_VERSION, migrations)
+        raw = migrated.raw
+        if migrated.newer:
+            version_note = (f"written by a newer geogui (schema version {migrated.from_version}); "
+                            "kept the values this version understands")
+        elif migrated.migrated:
+            version_note = f"migrated from schema version {migrated.from_version} to {SCHEMA_VERSION}"
+    except MigrationError as exc:
+        version_note = f"{exc}; kept the values that still fit"
     settings, rejected = _salvage(raw)
-    if not rejected:
+    if not rejected and version_note is None:
         return LoadedSettings(settings)
     backup = _keep_backup(path)
-    return LoadedSettings(settings, f"{path.name}: reset to defaults: {', '.join(rejected)} "
-                                    f"(original kept as {backup.name})")
+    parts = [version_note] if version_note else []
+    if rejected:
+        parts.append(f"reset to defaults: {', '.join(rejected)}")
+    return LoadedSettings(settings, f"{path.name}: {'; '.join(parts)} ({backup})")
 
 
-def save_settings(settings: Settings, path: Path | None = None) -> Path:
+def save_settings(settings: Settings, path: Path | None = None) -> SavedSettings:
+    """Write the settings atomically. If another instance wrote the file since this process last read
+    or wrote it, this write still wins, and the notice says that the other instance's was replaced."""
     path = Path(path) if path is not None else paths.settings_file()
+    notice = None
+    if path in _seen and _stamp(path) != _seen[path]:
+        notice = f"{path.name} had been changed by another geogui window; replaced with this window's settings"
     _write_atomically(path, settings_to_json(settings))
-    return path
+    _seen[path] = _stamp(path)
+    return SavedSettings(path, notice)
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def list_presets() -> list[str]:
@@ -101,7 +144,7 @@ def _salvage(raw: dict[str, Any]) -> tuple[Settings, list[str]]:
     section_fields = {name: info for name, info in Settings.model_fields.items() if _is_section(info.annotation)}
     for key, value in raw.items():
         if key == "schema_version":
-            continue  # there is one schema version so far; migrations would be applied here
+            continue  # already dealt with by the migrations
         if key not in section_fields:
             rejected.append(key)
             continue
@@ -132,10 +175,15 @@ def _is_section(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
-def _keep_backup(path: Path) -> Path:
+def _keep_backup(path: Path) -> str:
+    """Copy the original next to it; the phrase for the notice. A failed copy must not block start-up,
+    and the original is not overwritten before the next save, so the notice says so instead."""
     backup = path.with_name(path.name + BACKUP_SUFFIX)
-    shutil.copy2(path, backup)
-    return backup
+    try:
+        shutil.copy2(path, backup)
+    except OSError as exc:
+        return f"no backup could be written ({exc.strerror or exc}): copy {path.name} before saving"
+    return f"original kept as {backup.name}"
 
 
 def _reason(exc: Exception) -> str:

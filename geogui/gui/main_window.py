@@ -12,16 +12,14 @@ is followed with a MetricsTail on a timer. Ticking two or more runs in the Runs 
 
 from __future__ import annotations
 
-import platform
-from importlib import metadata
 from pathlib import Path
 
 from pydantic import ValidationError
-from PySide6.QtCore import Qt, QTimer, qVersion
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
-from geogui import __version__, paths, settings_store
+from geogui import paths, settings_store
 from geogui.engine.export import ExportError, export_run
 from geogui.engine.metrics import (
     BatchRecord,
@@ -34,6 +32,8 @@ from geogui.engine.metrics import (
 )
 from geogui.engine.runlog import METRICS_FILE, RunLogError, effective_status, read_meta
 from geogui.engine.runs import MetricsTail
+from geogui.gui.about_dialog import AboutDialog
+from geogui.gui.app_icon import app_icon
 from geogui.gui.plots import ExportTargetError, Overlay, PlotBoard
 from geogui.gui.presets import PresetBar
 from geogui.gui.run_series import RunSeries
@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
                  runs_refresh_ms: int = REFRESH_MS) -> None:
         super().__init__()
         self.setWindowTitle("geogui")
+        self.setWindowIcon(app_icon())
         self.resize(1500, 950)
         self._persist = persist  # False for one-off sessions (--settings, --screenshot)
         self._metrics_interval_s = metrics_interval_s
@@ -72,7 +73,9 @@ class MainWindow(QMainWindow):
         self._stopping = False
         self.error_box: QMessageBox | None = None
         self.warning_box: QMessageBox | None = None
-        self.about_box: QMessageBox | None = None
+        self.about_box: AboutDialog | None = None
+        # What About says about the device: torch decides at the start of a run, in the worker thread.
+        self.device_description = f"{settings.device.device} requested; chosen when a run starts"
         self.current_run: Path | None = None  # the run directory the plots show
         self.notes: list[str] = []  # what was wrong with the current run's files, one line each
         self._tail: MetricsTail | None = None  # set while following a run another process writes
@@ -193,8 +196,7 @@ class MainWindow(QMainWindow):
         about.setMenuRole(QAction.MenuRole.AboutRole)
 
     def show_about(self) -> None:
-        box = QMessageBox(QMessageBox.Icon.Information, "About geogui", f"<b>geogui {__version__}</b>", parent=self)
-        box.setInformativeText(about_text())
+        box = AboutDialog(self.device_description, paths.config_dir(), paths.runs_dir(), parent=self)
         box.open()  # not exec(): never block the event loop while a run is plotting
         self.about_box = box
 
@@ -298,6 +300,9 @@ class MainWindow(QMainWindow):
     def _on_run_started(self, started: RunStarted) -> None:
         self.plots.start_run(started.presentations, started.rotation_dimensions, started.expert_names)
         self.status.show_started(started)
+        requested = "" if started.requested_device in ("auto", started.device) else \
+            f" (requested {started.requested_device})"
+        self.device_description = f"{started.device}{requested}"
         self.status.show_notice(f"Training on {started.device}: {started.parameters:,} parameters, "
                                 f"data: {started.data_source}")
 
@@ -315,6 +320,8 @@ class MainWindow(QMainWindow):
     def _on_event(self, event: RunEvent) -> None:
         if event.kind in ("paused", "resumed"):
             self._set_paused(event.kind == "paused")  # the trainer also pauses itself on a non-finite loss
+        if event.kind == "device_fallback":
+            self.device_description += f": {event.message}"
         self.status.show_event(event)
 
     def _on_failed(self, message: str) -> None:
@@ -594,31 +601,14 @@ class MainWindow(QMainWindow):
 
     def _save_settings(self, settings: Settings) -> None:
         try:
-            settings_store.save_settings(settings)
+            saved = settings_store.save_settings(settings)
         except OSError as exc:
             self.status.show_notice(f"Settings not saved: {exc}")
+            return
+        if saved.notice:
+            self.status.show_notice(saved.notice)
 
 
 def _with_suffix(path: Path, default: str) -> Path:
     return path if path.suffix else path.with_suffix(default)
 
-
-def about_text() -> str:
-    """Versions for the About box. torch's comes from package metadata: importing it here would put
-    torch on the GUI thread."""
-    import pyqtgraph
-    import PySide6
-
-    def installed(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    return (
-        "Train a Mixture-of-Experts language model with Geometric Constrained Learning and watch "
-        "what each training mode costs, live.<br><br>"
-        f"torch {installed('torch')}<br>Qt {qVersion()} (PySide6 {PySide6.__version__})<br>"
-        f"pyqtgraph {pyqtgraph.__version__}<br>numpy {installed('numpy')}<br>"
-        f"Python {platform.python_version()}"
-    )

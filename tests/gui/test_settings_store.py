@@ -12,7 +12,7 @@ def test_settings_round_trip_through_the_config_dir(private_dirs):
     settings = Settings()
     settings.run.batch_size = 8
     settings.run.mode = Mode.GEOMETRIC
-    path = settings_store.save_settings(settings)
+    path = settings_store.save_settings(settings).path
     assert path == paths.settings_file()
     assert path.is_relative_to(private_dirs / "config")
     loaded = settings_store.load_settings()
