@@ -16,6 +16,7 @@ from typing import Any
 from geogui.engine.metrics import BatchRecord, LoggedRecord
 from geogui.engine.runlog import METRICS_FILE, RunLogError, effective_status, read_meta, read_typed_records
 from geogui.gui.run_series import RunSeries
+from geogui.gui.smoothing import DEFAULT_WEIGHT
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class LoadedRun:
             return None
         return self.meta.get("total_steps") or self.meta["settings"]["run"].get("steps")
 
-    def series(self, smoothing: float = 0.9) -> RunSeries:
+    def series(self, smoothing: float = DEFAULT_WEIGHT) -> RunSeries:
         series = RunSeries(self.shape.presentations, self.shape.rotation_dimensions, smoothing)
         series.extend_records(self.records)
         return series

@@ -33,10 +33,12 @@ def test_growable_rows_and_views_survive_growth():
 
 
 def reference_ema(values, smoothing):
-    ema, out = None, []
+    """TensorBoard's debiased EMA, written out as a loop."""
+    last, count, out = 0.0, 0, []
     for value in values:
-        ema = value if ema is None else smoothing * ema + (1 - smoothing) * value
-        out.append(ema)
+        last = smoothing * last + (1 - smoothing) * value
+        count += 1
+        out.append(last / (1 - smoothing ** count))
     return out
 
 
@@ -74,4 +76,31 @@ def test_a_nonfinite_loss_does_not_poison_the_ema():
     records[1] = dataclasses.replace(records[1], loss=math.nan)
     series.append(records)
     ema = series.loss_ema.view()
-    assert math.isfinite(ema[2]) and ema[1] == ema[0]
+    assert math.isnan(ema[1]) and ema[2] == pytest.approx(reference_ema([records[0].loss, records[2].loss], 0.5)[1])
+    assert series.nonfinite_step.view().tolist() == [2]
+
+
+def test_the_smoothed_loss_restarts_at_a_mode_switch_live_and_recomputed():
+    series = RunSeries(presentations=8, rotation_dimensions=4, smoothing=0.9)
+    first = [synthetic_record(step) for step in range(1, 11)]
+    second = [synthetic_record(step, mode="standard") for step in range(11, 21)]
+    series.append(first[:7])
+    series.append(first[7:])
+    series.add_mode_change(ModeChange(11, "standard", 0.001, "geometric_fast", 0.001))
+    series.append(second)
+    expected = reference_ema([r.loss for r in first], 0.9) + reference_ema([r.loss for r in second], 0.9)
+    assert series.loss_ema.view()[10] == second[0].loss  # the new segment starts at its own first loss
+    assert series.loss_ema.view() == pytest.approx(expected)
+    series.set_smoothing(0.5)
+    series.set_smoothing(0.9)
+    assert series.loss_ema.view() == pytest.approx(expected)
+    assert series.mode_at(9) == "geometric_fast" and series.mode_at(10) == "standard"
+
+
+def test_wall_time_carries_on_across_a_resume():
+    series = RunSeries(presentations=8, rotation_dimensions=4)
+    series.append([dataclasses.replace(synthetic_record(s), wall_time_s=float(s)) for s in (1, 2, 3)])
+    series.append([dataclasses.replace(synthetic_record(s), wall_time_s=float(s - 3)) for s in (4, 5)])
+    assert series.x_column("wall_time").view().tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert series.x_column("tokens").view().tolist() == [128.0 * s for s in range(1, 6)]
+    assert series.x_at_steps("wall_time", [2.5]).tolist() == [2.5]
