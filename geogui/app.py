@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from geogui import settings_store
+    from geogui.gui.app_icon import app_icon
     from geogui.gui.main_window import MainWindow
     from geogui.settings import SettingsError, load_settings_file
 
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("geogui")
     app.setApplicationVersion(__version__)
+    app.setWindowIcon(app_icon())  # dialogs and, off macOS, the taskbar; an .app's Dock icon is its .icns
 
     if args.screenshot is None:
         window = MainWindow(settings, notice, persist=args.settings is None)

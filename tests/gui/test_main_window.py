@@ -222,5 +222,5 @@ def test_menus_use_mac_roles_and_about_does_not_block(make_window):
     assert roles["Settings"] == QAction.MenuRole.NoRole  # the dock toggle must not become Preferences
     window.show_about()
     assert window.about_box.isVisible()
-    assert "torch" in window.about_box.informativeText() and "Qt " in window.about_box.informativeText()
+    assert "torch: " in window.about_box.text() and "Qt: " in window.about_box.text()
     window.about_box.close()
