@@ -12,7 +12,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, pinned: the project's range is then satisfied without pulling a multi-GB build.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[test]"
+	# the tensorboard extra too, so that the TensorBoard round-trip test runs rather than skips
+	$(PY) -m pip install --quiet -e ".[test,tensorboard]"
 	touch $@
 
 run: $(VENV)/.installed

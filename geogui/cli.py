@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
                         help="continue RUN_DIR from its latest checkpoint; --steps then means N more steps")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--tensorboard", type=Path, metavar="LOGDIR",
+                        help="also write TensorBoard event files to LOGDIR/<run name> while training "
+                             '(needs the extra: pip install "geogui[tensorboard]")')
     return parser
 
 
@@ -85,7 +88,7 @@ def resume_run(args: argparse.Namespace) -> int:
         raise InputError(str(exc)) from None
     if settings.run.steps <= step:
         raise InputError(f"{run_dir}: already at step {step} of {settings.run.steps}; pass --steps N for N more")
-    return train(settings, run_dir, args.quiet, resume=(checkpoint, step))
+    return train(settings, run_dir, args.quiet, resume=(checkpoint, step), tensorboard=args.tensorboard)
 
 
 class ProgressBar:
@@ -122,19 +125,21 @@ class ProgressBar:
 
 
 def train(settings: Settings, out: Path | None, quiet: bool = False,
-          resume: tuple[Path, int] | None = None) -> int:
+          resume: tuple[Path, int] | None = None, tensorboard: Path | None = None) -> int:
     """Train into `out` (a new run directory), or, with `resume` = (checkpoint, step), continue the
-    run in `out` from that checkpoint."""
+    run in `out` from that checkpoint. With `tensorboard`, mirror the records into LOGDIR/<run name>."""
     # torch is imported only here, so `--help` and bad input stay instant.
     from geogui.engine.data import DataError, load_corpus
+    from geogui.engine.memory_estimate import MemoryEstimateError, refuse_if_too_big
     from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished, RunStarted
     from geogui.engine.recorder import record_run
     from geogui.engine.runlog import RunLog
     from geogui.engine.trainer import Trainer
 
-    try:  # before the run directory exists, so bad data leaves nothing behind
+    try:  # before the run directory exists, so bad data or a size that cannot fit leaves nothing behind
+        refuse_if_too_big(settings)
         corpus = load_corpus(settings.data, settings.model.seq_len)
-    except DataError as exc:
+    except (DataError, MemoryEstimateError) as exc:
         raise InputError(str(exc)) from None
     if resume is not None:
         checkpoint, from_step = resume
@@ -144,9 +149,17 @@ def train(settings: Settings, out: Path | None, quiet: bool = False,
         trainer = Trainer(settings, on_nonfinite="stop", corpus=corpus)
         log = RunLog(out, settings) if out else RunLog.create(settings)
     bar = None if quiet else ProgressBar(settings.run.steps, start=resume[1] if resume else 0)
+    mirror = None
+    if tensorboard is not None:
+        from geogui.engine.tensorboard_export import TensorBoardMirror
+
+        mirror = TensorBoardMirror(tensorboard / log.path.name, log.meta["settings"])
+        print(f"TensorBoard: tensorboard --logdir {tensorboard}", file=sys.stderr)
     status = "failed"
     try:
         for event in record_run(trainer, log):
+            if mirror is not None:
+                mirror.write(event)
             if isinstance(event, RunStarted):
                 print(f"run {log.path}  device {event.device}  {event.parameters:,} parameters  "
                       f"data: {event.data_source}", file=sys.stderr)
@@ -161,6 +174,9 @@ def train(settings: Settings, out: Path | None, quiet: bool = False,
                 status = event.status
     except KeyboardInterrupt:
         status = "stopped"
+    finally:
+        if mirror is not None:
+            mirror.close()
     if bar and bar.interactive:
         print(file=sys.stderr)
     print(f"{status}: {log.path}", file=sys.stderr)
@@ -170,17 +186,23 @@ def train(settings: Settings, out: Path | None, quiet: bool = False,
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.tensorboard is not None:
+            from geogui.engine.tensorboard_export import INSTALL_HINT, tensorboard_available
+
+            if not tensorboard_available():
+                raise InputError(f"--tensorboard: {INSTALL_HINT}")
         if args.resume is not None:
             return resume_run(args)
         settings = resolve_settings(args)
-        return train(settings, args.out, args.quiet)
+        return train(settings, args.out, args.quiet, tensorboard=args.tensorboard)
     except (InputError, SettingsError) as exc:
         print(f"geogui-train: error: {exc}", file=sys.stderr)
         return 2
 
 
 def export_main(argv: Sequence[str] | None = None) -> int:
-    """geogui-export RUN_DIR -o OUT: CSV, JSONL, or a summary (.md / .json), chosen by OUT's suffix."""
+    """geogui-export RUN_DIR -o OUT: CSV, JSONL, or a summary (.md / .json), chosen by OUT's suffix;
+    with --format tensorboard, OUT is a log directory that receives TensorBoard event files."""
     from geogui.engine.export import FORMATS, ExportError, export_run
     from geogui.engine.runlog import RunLogError
 

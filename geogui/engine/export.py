@@ -1,4 +1,5 @@
-"""Export a run directory: CSV (one row per batch), JSONL (a copy of the run), and a summary.
+"""Export a run directory: CSV (one row per batch), JSONL (a copy of the run), a summary, and
+TensorBoard event files (`tensorboard_export`, an optional extra).
 
 The CSV is plain RFC 4180 (csv module, header row, '.' decimals, empty cells for missing values), so
 it opens in a spreadsheet and in pandas.read_csv. Angles are flattened to angle_p{p}_d{i}, expert
@@ -21,7 +22,7 @@ SCALAR_COLUMNS = (
     "penalty", "orthogonality", "specialization", "lr_model", "lr_rotation", "saturation", "tokens_per_s",
     "tokens_seen", "memory_bytes", "wall_time_s",
 )
-FORMATS = ("csv", "jsonl", "json", "md")
+FORMATS = ("csv", "jsonl", "json", "md", "tensorboard")
 
 
 class ExportError(ValueError):
@@ -142,4 +143,12 @@ def export_run(run_dir: Path, out: Path, fmt: str | None = None) -> str:
     if fmt in ("json", "md"):
         write_summary(run_dir, out, fmt)
         return f"summary -> {out}"
-    raise ExportError(f"{out}: unknown export format {fmt!r}; use one of {', '.join('.' + f for f in FORMATS)}")
+    if fmt == "tensorboard":  # `out` is a log directory; needs the optional tensorboard extra
+        from geogui.engine.tensorboard_export import TensorBoardUnavailable, write_tensorboard
+
+        try:
+            return write_tensorboard(run_dir, out)
+        except TensorBoardUnavailable as exc:
+            raise ExportError(str(exc)) from None
+    raise ExportError(f"{out}: unknown export format {fmt!r}; use a suffix {', '.join('.' + f for f in FORMATS[:-1])}"
+                      " or --format tensorboard")

@@ -1,0 +1,197 @@
+"""A run as TensorBoard event files, written by the `tensorboard` package's own writer.
+
+Optional: `pip install "geogui[tensorboard]"`. Without it nothing here imports tensorboard, and
+`require_tensorboard` says how to install it.
+
+One writer serves both uses: `write_tensorboard` replays a finished (or crashed, or live) run
+directory, and `TensorBoardMirror` is fed the trainer's records as `geogui-train --tensorboard`
+trains. Either way a run becomes LOGDIR/<run name>/, so several runs written to one LOGDIR appear
+side by side in `tensorboard --logdir LOGDIR`. Each record becomes, at its step:
+
+- scalars: `loss/*` (total and every term), `time/*`, `lr/*`, `throughput/tokens_per_s`,
+  `memory/bytes`, `rotation/penalty_weight`, `experts/saturation`, `progress/epoch`;
+  `angles/p{p}_d{i}` (batches that have angles), `experts/load_<expert>`,
+  `experts/ghost_activation_<ghost>`; `eval/loss` and `eval/perplexity`;
+- a text event `mode_changes` per mode or penalty-weight change;
+- the settings, flattened to `section.field`, as hparams.
+
+TensorBoard stores scalars as float32; a value that was not finite (null in metrics.jsonl) is
+written as NaN, so every record keeps its point.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeChange
+
+INSTALL_HINT = 'TensorBoard support is an optional extra: pip install "geogui[tensorboard]"'
+
+# BatchRecord field -> scalar tag.
+BATCH_SCALARS = {
+    "loss": "loss/total", "task_loss": "loss/task", "aux_loss": "loss/aux", "penalty": "loss/penalty",
+    "orthogonality": "loss/orthogonality", "specialization": "loss/specialization",
+    "batch_time_s": "time/batch_s", "data_time_s": "time/data_s",
+    "lr_model": "lr/model", "lr_rotation": "lr/rotation", "tokens_per_s": "throughput/tokens_per_s",
+    "memory_bytes": "memory/bytes", "penalty_weight": "rotation/penalty_weight",
+    "saturation": "experts/saturation", "epoch": "progress/epoch",
+}
+EVAL_SCALARS = {"loss": "eval/loss", "perplexity": "eval/perplexity"}
+MODE_CHANGE_TAG = "mode_changes"
+HPARAM_METRICS = ("loss/total", "eval/loss")  # what the HParams dashboard lists next to the settings
+
+
+class TensorBoardUnavailable(RuntimeError):
+    """The optional tensorboard package is not installed; the message says how to install it."""
+
+
+def tensorboard_available() -> bool:
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def require_tensorboard() -> None:
+    if not tensorboard_available():
+        raise TensorBoardUnavailable(INSTALL_HINT)
+
+
+def angle_tag(presentation: int, dimension: int) -> str:
+    return f"angles/p{presentation}_d{dimension}"
+
+
+def flat_hparams(settings: dict[str, Any], prefix: str = "") -> dict[str, bool | int | float | str]:
+    """Nested settings as `section.field` -> a value TensorBoard's hparams accept."""
+    out: dict[str, bool | int | float | str] = {}
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flat_hparams(value, name + "."))
+        elif isinstance(value, (bool, int, float, str)):
+            out[name] = value
+        else:  # None, lists: shown as their JSON text
+            out[name] = json.dumps(value)
+    return out
+
+
+def expert_names(settings: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(all experts, ghosts), named as the trainer names them: E0.., then G0.."""
+    model = settings["model"]
+    ghosts = [f"G{i}" for i in range(model["num_ghost_experts"])]
+    return [f"E{i}" for i in range(model["num_experts"])] + ghosts, ghosts
+
+
+class TensorBoardMirror:
+    """Writes one run's records into `logdir` as they come; `close()` ends the run's session."""
+
+    def __init__(self, logdir: Path, settings: dict[str, Any], flush_secs: int = 5) -> None:
+        require_tensorboard()
+        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard.summary import hparams
+
+        self.logdir = Path(logdir)
+        self._experts, self._ghosts = expert_names(settings)
+        self._writer = SummaryWriter(log_dir=str(self.logdir), flush_secs=flush_secs)
+        experiment, session_start, self._session_end = hparams(flat_hparams(settings),
+                                                               {tag: math.nan for tag in HPARAM_METRICS})
+        self._writer.file_writer.add_summary(experiment)
+        self._writer.file_writer.add_summary(session_start)
+        self._walltime: float | None = None  # of the last batch: evaluations and mode changes share it
+
+    def write(self, record: LoggedRecord, walltime: float | None = None) -> None:
+        """Add one record (other kinds than batches, evaluations and mode changes are ignored).
+        `walltime` (seconds since the epoch) defaults to now."""
+        if isinstance(record, BatchRecord):
+            self._walltime = time.time() if walltime is None else walltime
+            self._batch(record, self._walltime)
+        elif isinstance(record, EvalRecord):
+            wall = self._wall(walltime)
+            for field, tag in EVAL_SCALARS.items():
+                self._writer.add_scalar(tag, getattr(record, field), record.step, walltime=wall)
+        elif isinstance(record, ModeChange):
+            text = f"step {record.step}: {record.previous_mode} → {record.mode}"
+            if record.penalty_weight != record.previous_penalty_weight:
+                text += f", penalty weight {record.previous_penalty_weight:g} → {record.penalty_weight:g}"
+            self._writer.add_text(MODE_CHANGE_TAG, text, record.step, walltime=self._wall(walltime))
+
+    def _wall(self, walltime: float | None) -> float:
+        if walltime is not None:
+            return walltime
+        return self._walltime if self._walltime is not None else time.time()
+
+    def _batch(self, record: BatchRecord, wall: float) -> None:
+        add, step = self._writer.add_scalar, record.step
+        for field, tag in BATCH_SCALARS.items():
+            add(tag, getattr(record, field), step, walltime=wall)
+        if record.rotation_angles is not None:
+            for (p, i), angle in _enumerate2d(record.rotation_angles):
+                add(angle_tag(p, i), angle, step, walltime=wall)
+        for name, load in zip(self._experts, record.expert_load.tolist()):
+            add(f"experts/load_{name}", load, step, walltime=wall)
+        for name, activation in zip(self._ghosts, record.ghost_activation.tolist()):
+            add(f"experts/ghost_activation_{name}", activation, step, walltime=wall)
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.file_writer.add_summary(self._session_end)
+        self._writer.close()
+
+
+def _enumerate2d(array) -> Iterable[tuple[tuple[int, int], float]]:
+    for p, row in enumerate(array.tolist()):
+        for i, value in enumerate(row):
+            yield (p, i), value
+
+
+def _start_epoch(meta: dict[str, Any]) -> float:
+    try:
+        return datetime.fromisoformat(meta["started_at"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return time.time()
+
+
+def has_event_files(directory: Path) -> bool:
+    return Path(directory).is_dir() and any(Path(directory).glob("events.out.tfevents.*"))
+
+
+def write_tensorboard(run_dir: Path, logdir: Path) -> str:
+    """Write `run_dir` as event files in LOGDIR/<run name>/. Returns a one-line report.
+
+    Raises TensorBoardUnavailable without the extra, and ExportError when the target already holds
+    event files (writing again would duplicate every point) or cannot be written."""
+    from geogui.engine.export import ExportError
+    from geogui.engine.runlog import read_meta, read_typed_records
+
+    require_tensorboard()
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir)
+    target = Path(logdir) / meta.get("name", run_dir.name)
+    if has_event_files(target):
+        raise ExportError(f"{target}: already holds TensorBoard event files; choose another LOGDIR or remove them")
+    records = read_typed_records(run_dir)
+    try:
+        mirror = TensorBoardMirror(target, meta["settings"])
+    except OSError as exc:
+        raise ExportError(f"{target}: cannot write ({exc.strerror or exc})") from None
+    # The run's own clock, continued across resumes (each resumed process starts it again at 0).
+    start, offset, previous = _start_epoch(meta), 0.0, 0.0
+    batches = 0
+    try:
+        for record in records:
+            if isinstance(record, BatchRecord):
+                if record.wall_time_s < previous:
+                    offset += previous
+                previous = record.wall_time_s
+                mirror.write(record, start + offset + record.wall_time_s)
+                batches += 1
+            else:  # evaluations and mode changes take the time of the batch before them
+                mirror.write(record, None if batches else start)
+    finally:
+        mirror.close()
+    return f"{batches} batches -> {target}"
