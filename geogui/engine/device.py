@@ -59,6 +59,13 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
+def free_memory_bytes(device: torch.device) -> int | None:
+    """Free memory of a CUDA device; None for the others, whose memory is the host's."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    return None
+
+
 def memory_bytes(device: torch.device) -> float:
     """Memory in use: allocator bytes on an accelerator; the process's resident set on CPU."""
     if device.type == "cuda":

@@ -19,7 +19,8 @@ import torch
 
 from geogui.engine.checkpoint import load_checkpoint
 from geogui.engine.data import VOCAB_SIZE, Corpus, get_batch, load_corpus
-from geogui.engine.device import DeviceChoice, choose_device, memory_bytes, synchronize
+from geogui.engine.device import DeviceChoice, choose_device, free_memory_bytes, memory_bytes, synchronize
+from geogui.engine.memory_estimate import refuse_if_too_big
 from geogui.engine.metrics import (
     BatchRecord,
     EvalRecord,
@@ -135,6 +136,9 @@ class Trainer:
         settings = self.settings
         corpus = self._corpus or load_corpus(settings.data, settings.model.seq_len)
         self.device_choice = choice = choose_device(settings.device.device)
+        free = free_memory_bytes(choice.device)
+        if free is not None:  # the caller checked the host's memory; a GPU has its own
+            refuse_if_too_big(settings, free, choice.device.type)
         self.state = state = build_state(settings, choice.device)
         if self.resume_from is not None:
             load_checkpoint(self.resume_from, state, settings.model)

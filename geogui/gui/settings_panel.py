@@ -2,7 +2,9 @@
 
 Nothing here knows a field by name. The labels are the fields' titles, tooltips their descriptions
 and ranges, and every edit is validated by pydantic itself; its message appears in red under the
-field (or under the section, for a rule across fields such as d_model vs n_heads).
+field (or under the section, for a rule across fields such as d_model vs n_heads). Settings that
+are each valid but whose training step would not fit in memory are refused under the Model section,
+with the estimate (`geogui.engine.memory_estimate`: arithmetic only, no torch on this thread).
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QFormLayout, QLabel, QScrollArea, QTabWidget, QWidget
 
+from geogui.engine.memory_estimate import check_fits
 from geogui.gui.field_editors import FieldEditor, editor_for
 from geogui.settings import Settings
 
 ERROR_COLOR = "#c62828"
+MEMORY_SECTION = "model"  # where a size that would not fit in memory is reported
 
 
 def section_fields(model: type[BaseModel] = Settings) -> dict[str, type[BaseModel]]:
@@ -145,6 +149,11 @@ class SettingsPanel(QTabWidget):
 
     def _revalidate(self) -> None:
         sections = {name: form.validated() for name, form in self.forms.items()}
+        if all(section is not None for section in sections.values()):
+            problem = check_fits(Settings(**sections))
+            if problem:
+                _show(self.forms[MEMORY_SECTION].section_error, problem)
+                sections[MEMORY_SECTION] = None
         for index, (name, section) in enumerate(sections.items()):
             self.setTabText(index, self._titles[name] + ("" if section is not None else " ⚠"))
             self.tabBar().setTabTextColor(index, QColor(ERROR_COLOR) if section is None else self._tab_color())

@@ -125,12 +125,14 @@ class TrainingWorker(QObject):
         try:
             # These import torch: here, in the worker thread only.
             from geogui.engine.data import load_corpus
+            from geogui.engine.memory_estimate import refuse_if_too_big
             from geogui.engine.recorder import record_run
             from geogui.engine.runlog import RunLog
             from geogui.engine.trainer import Trainer
 
             # The data (and a resumed run's checkpoint) are read before the run directory is written
-            # to, so a bad file leaves nothing behind.
+            # to, so a bad file leaves nothing behind; so is a size that would not fit in memory.
+            refuse_if_too_big(self._settings)
             corpus = load_corpus(self._settings.data, self._settings.model.seq_len)
             if self._resume_dir is None:
                 history: list = []
