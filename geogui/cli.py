@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
                         help="continue RUN_DIR from its latest checkpoint; --steps then means N more steps")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--collective-timeout", type=float, default=600.0, metavar="S",
+                        help="under torchrun: seconds a rank waits for the others before the run fails "
+                             "(default 600)")
     parser.add_argument("--tensorboard", type=Path, metavar="LOGDIR",
                         help="also write TensorBoard event files to LOGDIR/<run name> while training "
                              '(needs the extra: pip install "geogui[tensorboard]")')
@@ -88,7 +91,8 @@ def resume_run(args: argparse.Namespace) -> int:
         raise InputError(str(exc)) from None
     if settings.run.steps <= step:
         raise InputError(f"{run_dir}: already at step {step} of {settings.run.steps}; pass --steps N for N more")
-    return train(settings, run_dir, args.quiet, resume=(checkpoint, step), tensorboard=args.tensorboard)
+    return train(settings, run_dir, args.quiet, resume=(checkpoint, step), tensorboard=args.tensorboard,
+                 collective_timeout_s=args.collective_timeout)
 
 
 class ProgressBar:
@@ -125,10 +129,12 @@ class ProgressBar:
 
 
 def train(settings: Settings, out: Path | None, quiet: bool = False,
-          resume: tuple[Path, int] | None = None, tensorboard: Path | None = None) -> int:
+          resume: tuple[Path, int] | None = None, tensorboard: Path | None = None,
+          collective_timeout_s: float = 600.0) -> int:
     """Train into `out` (a new run directory), or, with `resume` = (checkpoint, step), continue the
     run in `out` from that checkpoint. With `tensorboard`, mirror the records into LOGDIR/<run name>."""
     # torch is imported only here, so `--help` and bad input stay instant.
+    from geogui.engine.control_file import ControlFileReader
     from geogui.engine.data import DataError, load_corpus
     from geogui.engine.memory_estimate import MemoryEstimateError, refuse_if_too_big
     from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished, RunStarted
@@ -141,6 +147,12 @@ def train(settings: Settings, out: Path | None, quiet: bool = False,
         corpus = load_corpus(settings.data, settings.model.seq_len)
     except (DataError, MemoryEstimateError) as exc:
         raise InputError(str(exc)) from None
+    from geogui.train_replicas import launched_by_torchrun
+
+    if launched_by_torchrun():  # one rank of a data-parallel run (torch.distributed is touched only then)
+        from geogui.train_replicas import train_replica
+
+        return train_replica(settings, out, quiet, resume, corpus, collective_timeout_s)
     if resume is not None:
         checkpoint, from_step = resume
         trainer = Trainer(settings, on_nonfinite="stop", corpus=corpus, resume_from=checkpoint)
@@ -148,6 +160,8 @@ def train(settings: Settings, out: Path | None, quiet: bool = False,
     else:
         trainer = Trainer(settings, on_nonfinite="stop", corpus=corpus)
         log = RunLog(out, settings) if out else RunLog.create(settings)
+    log.meta.update(world_size=1, backend=None)
+    trainer.commands = ControlFileReader(log.path)  # geogui-control RUN_DIR steers the run through it
     bar = None if quiet else ProgressBar(settings.run.steps, start=resume[1] if resume else 0)
     mirror = None
     if tensorboard is not None:
@@ -194,7 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.resume is not None:
             return resume_run(args)
         settings = resolve_settings(args)
-        return train(settings, args.out, args.quiet, tensorboard=args.tensorboard)
+        return train(settings, args.out, args.quiet, tensorboard=args.tensorboard,
+                     collective_timeout_s=args.collective_timeout)
     except (InputError, SettingsError) as exc:
         print(f"geogui-train: error: {exc}", file=sys.stderr)
         return 2
@@ -219,6 +234,52 @@ def export_main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"geogui-export: error: {exc.filename}: missing", file=sys.stderr)
         return 2
+    return 0
+
+
+def control_main(argv: Sequence[str] | None = None) -> int:
+    """geogui-control RUN_DIR --pause | --resume | --stop | --mode M | --penalty-weight W: append one
+    validated command to the run's control file; the trainer applies it between two batches."""
+    from geogui.engine.control_file import (
+        ControlError,
+        Pause,
+        Resume,
+        SetMode,
+        SetPenaltyWeight,
+        Stop,
+        append_command,
+        describe,
+    )
+    from geogui.engine.runlog import RunLogError, effective_status, read_meta
+
+    parser = argparse.ArgumentParser(prog="geogui-control", description=control_main.__doc__)
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--pause", action="store_true", help="pause after the current batch")
+    what.add_argument("--resume", action="store_true", help="resume a paused run")
+    what.add_argument("--stop", action="store_true", help="stop after the current batch (status stopped)")
+    what.add_argument("--mode", choices=[m.value for m in Mode], help="switch the training mode")
+    what.add_argument("--penalty-weight", type=float, metavar="W", help="set the rotation penalty weight")
+    args = parser.parse_args(argv)
+    try:
+        if args.mode is not None:
+            command = SetMode(mode=args.mode)
+        elif args.penalty_weight is not None:
+            command = SetPenaltyWeight(penalty_weight=args.penalty_weight)
+        else:
+            command = Pause() if args.pause else Resume() if args.resume else Stop()
+    except ValidationError as exc:
+        print(f"geogui-control: error: {describe_validation_error(exc)}", file=sys.stderr)
+        return 2
+    try:
+        status = effective_status(read_meta(args.run_dir))
+        if status != "running":
+            raise ControlError(f"{args.run_dir}: the run is {status}; nothing reads its commands any more")
+        path = append_command(args.run_dir, command)
+    except (RunLogError, ControlError, OSError) as exc:
+        print(f"geogui-control: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{describe(command)}: written to {path}; the trainer applies it between two batches")
     return 0
 
 

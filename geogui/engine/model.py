@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 import torch
@@ -32,6 +32,13 @@ from torch import nn
 from geogui.settings import ModelSettings
 
 _SATURATION_EMA = 0.9
+
+
+class CountReduction(Protocol):
+    world_size: int
+
+    def sum(self, counts: torch.Tensor) -> torch.Tensor:
+        """counts summed over every rank's share of the batch (not differentiated)."""
 
 
 @dataclass
@@ -110,6 +117,9 @@ class MoEFeedForward(nn.Module):
         self._ghost_activation = np.zeros(self.num_ghost)
         self._saturation_ema = 0.0
         self._saturated_steps = 0
+        # Set under data parallelism: sums expert counts over ranks, so that the balance loss and the
+        # overflow (hence every ghost wake-up) are measured on the global batch, alike on every rank.
+        self.over_ranks: CountReduction | None = None
         self._sync_ghost_buffers()
 
     # ---- ghost life cycle (host-side state, mirrored into buffers used by forward) ----
@@ -173,6 +183,8 @@ class MoEFeedForward(nn.Module):
 
         slots = top_experts.numel()
         counts = torch.bincount(top_experts.flatten(), minlength=self.num_total).to(tokens.dtype)
+        if self.over_ranks is not None:
+            counts, slots = self.over_ranks.sum(counts), slots * self.over_ranks.world_size
         # Switch-style balance loss over the experts that can be chosen: N * sum_i f_i * p_i.
         fraction = counts / slots
         routable = self.routable.sum()

@@ -12,13 +12,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Iterator, Literal, Protocol
 
 import numpy as np
 import torch
 
 from geogui.engine.checkpoint import load_checkpoint
-from geogui.engine.data import VOCAB_SIZE, Corpus, get_batch, load_corpus
+from geogui.engine.control_file import Command, Rejected, apply_command
+from geogui.engine.data import VOCAB_SIZE, Corpus, load_corpus
 from geogui.engine.device import DeviceChoice, choose_device, free_memory_bytes, memory_bytes, synchronize
 from geogui.engine.memory_estimate import refuse_if_too_big
 from geogui.engine.metrics import (
@@ -32,10 +33,17 @@ from geogui.engine.metrics import (
 )
 from geogui.engine.model import MoETransformer
 from geogui.engine.modes import TERM_NAMES, LossWeights, compute_terms
+from geogui.engine.replicas import Replicas, SingleProcess
 from geogui.engine.rotation import DataRotator
 from geogui.settings import Mode, Settings
 
 NonFiniteAction = Literal["pause", "stop"]
+COMMAND_POLL_S = 0.5  # how often a paused run looks for commands from outside (a control file)
+
+
+class CommandSource(Protocol):
+    def poll(self) -> list[Command | Rejected]:
+        """Commands from outside the process since the last poll; under DDP, the same on every rank."""
 
 
 def model_lr(step: int, peak: float, warmup: int, total: int) -> float:
@@ -87,8 +95,11 @@ def build_state(settings: Settings, device: torch.device) -> TrainingState:
 
 class Trainer:
     def __init__(self, settings: Settings, *, on_nonfinite: NonFiniteAction = "pause", corpus: Corpus | None = None,
-                 resume_from: Path | None = None):
+                 resume_from: Path | None = None, replicas: Replicas | None = None,
+                 commands: CommandSource | None = None):
         self.settings = settings
+        self.replicas = replicas or SingleProcess()
+        self.commands = commands
         self.resume_from = resume_from
         self.on_nonfinite = on_nonfinite
         self._corpus = corpus
@@ -162,6 +173,7 @@ class Trainer:
         status = "finished"
         while state.step < total:
             step = state.step + 1
+            yield from self._take_commands(step)
             yield from self._apply_requests(state, step)
             yield from self._wait_while_paused(step)
             if self._stop_requested:
@@ -192,14 +204,25 @@ class Trainer:
             state.mode, state.penalty_weight = new_mode, new_weight
             yield change
 
+    def _take_commands(self, step: int) -> Iterator[RunEvent]:
+        """Act on commands from outside (geogui-control) as on the app's clicks; log each bad one."""
+        for command in self.commands.poll() if self.commands is not None else ():
+            if isinstance(command, Rejected):
+                yield RunEvent(step - 1, "control_rejected", command.reason)
+                continue
+            apply_command(command, self)
+
     def _wait_while_paused(self, step: int) -> Iterator[RunEvent]:
         with self._lock:
             if not self._paused or self._stop_requested:
                 return
         yield RunEvent(step - 1, "paused", f"paused after step {step - 1}")
-        with self._lock:
-            while self._paused and not self._stop_requested:
-                self._lock.wait()
+        while self.paused and not self._stop_requested:
+            with self._lock:
+                if self._paused and not self._stop_requested:
+                    self._lock.wait(COMMAND_POLL_S if self.commands is not None else None)
+            # Every rank polls here equally often: only commands change a replica's pause.
+            yield from self._take_commands(step)
         if not self._stop_requested:
             yield RunEvent(step - 1, "resumed", f"resumed at step {step}")
 
@@ -211,7 +234,7 @@ class Trainer:
         model, rotator, mode = state.model, state.rotator, state.mode
 
         t_start = time.perf_counter()
-        x, y = get_batch(corpus.train, run.batch_size, cfg.seq_len, state.batch_generator)
+        x, y = self.replicas.batch(corpus.train, run.batch_size, cfg.seq_len, state.batch_generator)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         t_data = time.perf_counter()
 
@@ -226,18 +249,18 @@ class Trainer:
         state.rotation_optimizer.zero_grad(set_to_none=True)
         weights = LossWeights(state.penalty_weight, run.orthogonality_weight, run.specialization_weight,
                               cfg.aux_loss_weight)
-        terms = compute_terms(mode, model, rotator, x, y, weights, cfg.presentation_chunk)
-        terms.loss.backward()
+        terms = self.replicas.loss_terms(mode, model, rotator, x, y, weights, cfg.presentation_chunk)
+        self.replicas.backward(terms.loss)
         trained = list(model.parameters()) + (list(rotator.parameters()) if mode.uses_rotator else [])
         grad_norm = torch.nn.utils.clip_grad_norm_(trained, run.grad_clip if run.grad_clip > 0 else float("inf"))
 
-        # One device->host transfer per step for every number the record needs.
+        # One device->host transfer per step for every number the record needs (means over ranks).
         overflow = [stats.overflow for stats in terms.routing]
-        host = torch.cat([
+        host = self.replicas.mean(torch.cat([
             terms.stacked(), grad_norm.detach().float().view(1), terms.expert_slots.float(),
             torch.stack(overflow).float() if overflow else terms.loss.new_zeros(0),
             rotator.angles().detach().float().flatten(),
-        ]).cpu().double().numpy()
+        ])).cpu().double().numpy()
         values = dict(zip(TERM_NAMES, host[: len(TERM_NAMES)].tolist()))
         grad_value = float(host[len(TERM_NAMES)])
         bad = [f"{name} = {value}" for name, value in values.items() if not math.isfinite(value)]
@@ -254,9 +277,10 @@ class Trainer:
             state.rotation_optimizer.step()
         synchronize(device)  # the optimizer step is queued work: wait for it before reading the clock
         t_end = time.perf_counter()
+        batch_time, step_time = self.replicas.slowest(t_end - t_data, t_end - t_start)
 
         state.step = step
-        tokens = run.batch_size * cfg.seq_len
+        tokens = run.batch_size * cfg.seq_len * self.replicas.world_size
         state.tokens_seen += tokens
         n_experts = cfg.presentations
         offset = len(TERM_NAMES) + 1
@@ -274,7 +298,7 @@ class Trainer:
                                            f"layer {index}: ghost expert G{woke} woke (primary experts saturated)"))
         record = BatchRecord(
             step=step, epoch=state.tokens_seen / len(corpus.train), mode=mode.value,
-            penalty_weight=state.penalty_weight, batch_time_s=t_end - t_data, data_time_s=t_data - t_start,
+            penalty_weight=state.penalty_weight, batch_time_s=batch_time, data_time_s=t_data - t_start,
             loss=values["loss"], task_loss=values["task_loss"], aux_loss=values["aux_loss"],
             penalty=values["penalty"], orthogonality=values["orthogonality"],
             specialization=values["specialization"], lr_model=lr_model, lr_rotation=lr_rotation,
@@ -283,7 +307,7 @@ class Trainer:
             ghost_activation=np.mean([layer.ghost_activation for layer in layers], axis=0)
             if cfg.num_ghost_experts else np.zeros(0),
             saturation=float(np.mean([layer.saturation for layer in layers])),
-            tokens_per_s=tokens / (t_end - t_start), tokens_seen=state.tokens_seen,
+            tokens_per_s=tokens / step_time, tokens_seen=state.tokens_seen,
             memory_bytes=memory_bytes(device), wall_time_s=t_end - started,
         )
         return record, events
@@ -298,9 +322,9 @@ class Trainer:
                               cfg.aux_loss_weight)
         losses = []
         for _ in range(run.eval_batches):
-            x, y = get_batch(corpus.val, run.batch_size, cfg.seq_len, generator)
+            x, y = self.replicas.batch(corpus.val, run.batch_size, cfg.seq_len, generator)
             terms = compute_terms(state.mode, state.model, state.rotator, x.to(device), y.to(device), weights,
                                   cfg.presentation_chunk)
             losses.append(terms.task_loss)
-        loss = torch.stack(losses).mean().item()
+        loss = self.replicas.mean(torch.stack(losses).mean().view(1)).item()
         return EvalRecord(step, loss, math.exp(loss) if loss < 700 else math.inf)

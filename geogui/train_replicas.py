@@ -1,0 +1,121 @@
+"""geogui-train under torchrun: one rank's side of a data-parallel run.
+
+Every rank trains (see `geogui.engine.distributed`); rank 0 alone writes the run directory
+(meta.json with `world_size`, `backend` and the ranks' hosts and pids, metrics.jsonl, checkpoints),
+reads the control file and prints progress. When the run ends, the ranks compare fingerprints of
+their parameters and rank 0 records them. When a rank fails, rank 0 closes the run as `failed` with
+the message in meta.json, and every rank exits with status 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from geogui.settings import Settings
+
+
+def launched_by_torchrun(environ: dict[str, str] | None = None) -> bool:
+    """torchrun (or any env:// launcher) sets these for every rank it starts."""
+    environ = os.environ if environ is None else environ
+    return all(key in environ for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
+
+
+def _start(settings: Settings, timeout_s: float):
+    import torch
+
+    from geogui.cli import InputError
+    from geogui.engine.device import choose_device
+    from geogui.engine.distributed import DistributedReplicas
+
+    if settings.device.device in ("auto", "cuda") and torch.cuda.is_available():
+        # Before anything touches CUDA: "cuda" is then this rank's own GPU, not every rank's GPU 0.
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+    device = choose_device(settings.device.device).device
+    if device.type == "mps":
+        raise InputError("torch.distributed has no MPS backend; train in one process, or pass --device cpu")
+    return DistributedReplicas(device.type, timeout_s)
+
+
+def train_replica(settings: Settings, out: Path | None, quiet: bool, resume: tuple[Path, int] | None,
+                  corpus, timeout_s: float) -> int:
+    from geogui.cli import ProgressBar
+    from geogui.engine.control_file import ControlFileReader
+    from geogui.engine.distributed import SharedCommands
+    from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished, RunStarted
+    from geogui.engine.recorder import record_run
+    from geogui.engine.runlog import RunLog
+    from geogui.engine.trainer import Trainer
+
+    replicas = _start(settings, timeout_s)
+    replicas.install_termination_handler()
+    lead = replicas.rank == 0
+    log: RunLog | None = None
+    bar = None
+    status = "failed"
+    try:
+        if lead:
+            if resume is not None:
+                log = RunLog.reopen(out, settings, resume[1])
+            else:
+                log = RunLog(out, settings) if out else RunLog.create(settings)
+            log.meta.update(world_size=replicas.world_size, backend=replicas.backend,
+                            global_batch_size=settings.run.batch_size * replicas.world_size,
+                            ranks=[asdict(info) for info in replicas.ranks])
+            bar = None if quiet else ProgressBar(settings.run.steps, start=resume[1] if resume else 0)
+        run_dir = Path(replicas.share(str(log.path) if lead else None))
+        trainer = Trainer(settings, on_nonfinite="stop", corpus=corpus,
+                          resume_from=resume[0] if resume else None, replicas=replicas,
+                          commands=SharedCommands(ControlFileReader(run_dir) if lead else None, replicas))
+        for event in record_run(trainer, log) if lead else trainer.run():
+            if isinstance(event, RunFinished):
+                status = event.status
+                digests = replicas.fingerprints([trainer.state.model, trainer.state.rotator])
+                if lead:
+                    log.meta["replicas"] = {"parameters_sha256": digests, "agree": len(set(digests)) == 1}
+                    if len(set(digests)) != 1:
+                        print("warning: the ranks' parameters differ at the end of the run", file=sys.stderr)
+            if not lead:
+                continue
+            if isinstance(event, RunStarted):
+                print(f"run {log.path}  {replicas.world_size} ranks ({replicas.backend})  device {event.device}  "
+                      f"{event.parameters:,} parameters  data: {event.data_source}", file=sys.stderr)
+            elif isinstance(event, BatchRecord) and bar:
+                bar.update(event.step, event.loss, event.batch_time_s * 1e3, event.mode)
+            elif isinstance(event, EvalRecord) and bar:
+                bar.message(f"step {event.step}: eval loss {event.loss:.4f}  perplexity {event.perplexity:.2f}")
+            elif isinstance(event, (RunEvent, ModeChange)):
+                text = event.message if isinstance(event, RunEvent) else f"mode -> {event.mode}"
+                print(("\n" if bar and bar.interactive else "") + text, file=sys.stderr)
+    except KeyboardInterrupt:
+        status = "stopped"
+    except Exception as exc:  # noqa: BLE001 - any failure ends every rank, and rank 0 records why
+        _fail(replicas, exc, log)
+    if lead:
+        if bar and bar.interactive:
+            print(file=sys.stderr)
+        print(f"{status}: {log.path}", file=sys.stderr)
+    replicas.close()
+    return 0 if status in ("finished", "stopped") else 1
+
+
+def _fail(replicas, exc: BaseException, log) -> None:
+    """Report the failure where it will be read, then leave at once: a collective library that lost a
+    peer may hang while tearing down, and the run log is already closed."""
+    from geogui.engine.distributed import describe_failure
+    from geogui.engine.runlog import META_FILE, write_json_atomic
+
+    if replicas.rank == 0:
+        message = replicas.failure_message(exc)
+        if log is not None:
+            log.close("failed")  # record_run has usually closed it already (then this does nothing)
+            log.meta.update(status="failed", error=message)
+            write_json_atomic(log.path / META_FILE, log.meta)
+    else:
+        message = describe_failure(exc, replicas.rank)
+        replicas.report_failure(message)
+    print(f"geogui-train: rank {replicas.rank} failed: {message}", file=sys.stderr)
+    sys.stderr.flush()
+    os._exit(1)
