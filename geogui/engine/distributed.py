@@ -196,7 +196,7 @@ class DistributedReplicas:
     def _collective(self, what: str) -> Iterator[None]:
         try:
             yield
-        except RankTerminated:
+        except (RankTerminated, ReplicaError):
             raise
         except Exception as exc:
             self._terminating = True  # from here on, SIGTERM must not interrupt closing the run log

@@ -174,8 +174,8 @@ class Trainer:
         while state.step < total:
             step = state.step + 1
             yield from self._take_commands(step)
-            yield from self._apply_requests(state, step)
             yield from self._wait_while_paused(step)
+            yield from self._apply_requests(state, step)  # after a pause: what was asked during it counts
             if self._stop_requested:
                 status = "stopped"
                 break

@@ -62,3 +62,105 @@ def test_two_ranks_on_half_batches_end_equal_to_one_process_on_the_whole_batch(t
                 worst = max(worst, diff)
             assert torch.equal(ranks[0][name], ranks[1][name]), f"{mode}: the ranks disagree on {name}"
         print(f"{mode}: largest difference from one process {worst:.2g}")
+
+
+def geogui_train() -> str:
+    # The console script next to this interpreter: CI runs the tests without activating the venv.
+    script = Path(sys.executable).with_name("geogui-train")
+    return str(script) if script.exists() else "geogui-train"
+
+
+def launch_cli_run(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path]:
+    settings = tmp_path / "tiny.json"
+    settings.write_text(tiny_settings(checkpoint_interval=5, eval_interval=1000).model_dump_json())
+    out = tmp_path / "run"
+    command = torchrun("--no-python", geogui_train(), "--settings", str(settings), "--steps", "100000",
+                       "--out", str(out), "--quiet", *extra)
+    process = subprocess.Popen(command, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return process, out
+
+
+def records(out: Path) -> list[dict]:
+    try:
+        lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in lines if line.endswith("\n")]
+
+
+def wait_for(condition, process: subprocess.Popen, what: str, timeout_s: float = 120.0) -> None:
+    """Poll the run directory another process writes (no fixed sleeps stand in for progress)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended before {what}:\n{process.stdout.read()[-3000:]}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def batches(out: Path) -> list[dict]:
+    return [r for r in records(out) if r["kind"] == "batch"]
+
+
+@pytest.mark.slow
+def test_mode_switch_through_the_control_file_under_two_ranks(tmp_path):
+    from geogui.cli import control_main
+
+    process, out = launch_cli_run(tmp_path)
+    try:
+        wait_for(lambda: len(batches(out)) >= 2, process, "the first batches")
+        assert control_main([str(out), "--mode", "geometric"]) == 0
+        wait_for(lambda: any(r["kind"] == "mode_change" for r in records(out)), process, "the switch")
+        wait_for(lambda: batches(out)[-1]["mode"] == "geometric" and len(batches(out)) >= 8, process,
+                 "geometric batches")
+        assert control_main([str(out), "--stop"]) == 0
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output[-3000:]
+
+    logged = records(out)
+    switch = next(i for i, r in enumerate(logged) if r["kind"] == "mode_change")
+    assert logged[switch]["mode"] == "geometric" and logged[switch]["previous_mode"] == "geometric_fast"
+    after = [r for r in logged[switch:] if r["kind"] == "batch"]
+    assert after and all(r["mode"] == "geometric" for r in after)
+    assert all(r["mode"] == "geometric_fast" for r in logged[:switch] if r["kind"] == "batch")
+    assert after[0]["step"] == logged[switch]["step"]
+
+    meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
+    assert meta["status"] == "stopped" and meta["world_size"] == 2 and meta["backend"] == "gloo"
+    assert meta["global_batch_size"] == 2 * tiny_settings().run.batch_size
+    assert [r["tokens_seen"] for r in logged if r["kind"] == "batch"][:1] == [8 * 32]  # global tokens per step
+    assert [c["mode"] for c in meta["mode_changes"]] == ["geometric"]
+    # Both ranks applied the switch at the same step: their parameters are bit-for-bit equal at the end.
+    digests = meta["replicas"]["parameters_sha256"]
+    assert len(digests) == 2 and digests[0] == digests[1] and meta["replicas"]["agree"]
+
+
+@pytest.mark.slow
+def test_a_killed_rank_fails_the_run_within_the_collective_timeout(tmp_path):
+    timeout_s = 30
+    process, out = launch_cli_run(tmp_path, "--collective-timeout", str(timeout_s))
+    try:
+        wait_for(lambda: len(batches(out)) >= 3, process, "the first batches")
+        meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
+        victim = next(r for r in meta["ranks"] if r["rank"] == 1)
+        killed_at = time.monotonic()
+        os.kill(victim["pid"], signal.SIGKILL)
+        output, _ = process.communicate(timeout=timeout_s + 30)
+        ended_after = time.monotonic() - killed_at
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode != 0
+    assert ended_after < timeout_s, f"the run took {ended_after:.0f} s to end"
+    meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
+    assert meta["status"] == "failed", output[-3000:]
+    assert f"rank 1 (pid {victim['pid']})" in meta["error"]
+    lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    parsed = [json.loads(line) for line in lines]  # every line logged so far is whole JSON
+    steps = [r["step"] for r in parsed if r["kind"] == "batch"]
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 3
