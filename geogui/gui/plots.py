@@ -1,13 +1,20 @@
-"""Live pyqtgraph views of one run, fed from `RunSeries` and redrawn by a single timer.
+"""Live pyqtgraph views of one run (or several, compared), fed from `RunSeries` and redrawn by a timer.
 
-Records only append to the series and mark the tabs stale; the timer (20 Hz) redraws the visible
-tab, and only when something new arrived. Every plot shares the step axis (X-linked), downsamples
-to the pixels it has (`peak` keeps spikes visible) and clips to the visible range, so a run of a
-million steps redraws as fast as a short one.
+Records only append to the series and mark the tabs stale; the timer (20 Hz, under a redraw budget)
+redraws the visible tab, and only when something new arrived. Every plot shares one x axis (step,
+relative wall time or tokens seen) and each curve gets only what its pixels can show: the visible
+stretch reduced to each pixel column's minimum and maximum (`peak_reduce`), so a run of a million
+steps redraws as fast as a short one and a single spike keeps its full height at any zoom.
+
+What a user reads or exports never comes from the reduced data: every curve keeps a `ShownSeries`
+(the full series, raw and smoothed, with run, steps and modes) for the crosshair readout and for
+right-click → Export data…. Per plot, the right-click menu also switches the y axis to log and
+fits y without outliers, which only changes the view and says on the plot how many points it leaves out.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,33 +24,50 @@ import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMessageBox, QTabWidget, QVBoxLayout,
+                               QWidget)
 
 from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeChange
 from geogui.gui.palette import RAW_ALPHA, SEGMENT_ALPHA, mode_color
+from geogui.gui.peak_reduce import peak_reduce, visible_rows
+from geogui.gui.plot_controls import SmoothingSlider
+from geogui.gui.plot_data_export import PlotDataError, write_plot_data
 from geogui.gui.redraw_budget import RedrawBudget, TimedGraphicsLayoutWidget
 from geogui.gui.run_series import RunSeries
+from geogui.gui.shown_series import ShownSeries, readout
 from geogui.settings import Mode
 
 REFRESH_HZ = 20
 ALL_ANGLES = "all"
 ANGLE_NORMS = "norm"
+X_AXES = {"step": "step", "wall_time": "wall time (s)", "tokens": "tokens seen"}
+OUTLIER_FENCE = 3.0  # IQRs beyond the quartiles: Tukey's "far out" points are left out of the view
+OUTLIER_SAMPLE = 65536  # points the quartiles are estimated from (the count outside is exact)
+NO_PIXELS = 1000  # bins for a view that has no size yet (a tab never shown)
+MIN_PIXELS = 50
 
 TEXT_COLOR = "#303030"
 GRID_COLOR = "#e4e4e4"
+NONFINITE_COLOR = "#c62828"
 
 pg.setConfigOptions(background="w", foreground=TEXT_COLOR, antialias=False)
 
 
 def _curve(plot: pg.PlotItem, **style) -> pg.PlotDataItem:
-    # Peak downsampling keeps each pixel column's min and max, so one bin per pixel is lossless to the
-    # eye; pyqtgraph's default of 5 makes paths (and paints) five times longer.
-    return plot.plot(autoDownsampleFactor=1.0, **style)
+    # The data handed over is already reduced to the view's pixels (see PlotBoard._draw).
+    return plot.plot(**style)
 
 
 def _color(index: int, count: int):
     # Evenly spaced hues, darkened a little so that yellow and cyan stay readable on white.
     return pg.intColor(index, hues=max(count, 1), maxValue=215)
+
+
+def _faint(color) -> pg.QtGui.QColor:
+    color = pg.mkColor(color)
+    color.setAlpha(RAW_ALPHA)
+    return color
 
 
 def _mode_label(mode: str) -> str:
@@ -86,13 +110,22 @@ class ExportTargetError(ValueError):
 
 @dataclass
 class _Tab:
-    """A tab's plots and how to fill its curves: each binding is (curve, x getter, y getter)."""
+    """A tab's plots and the function that draws its own run's curves."""
 
     widget: pg.GraphicsLayoutWidget
     plots: list[pg.PlotItem] = field(default_factory=list)
-    bindings: list[tuple[pg.PlotDataItem, Callable[[], np.ndarray], Callable[[], np.ndarray]]] = field(
-        default_factory=list
-    )
+    draw: Callable[[], None] = lambda: None
+
+
+@dataclass
+class _PlotExtras:
+    """Per plot: its right-click actions, crosshair line and outlier note."""
+
+    log_y: QAction
+    fit_outliers: QAction
+    crosshair: pg.InfiniteLine
+    outlier_note: pg.TextItem
+    outside_view: int = 0  # points the outlier-excluding fit leaves out of view (0 when off)
 
 
 class PlotBoard(QWidget):
@@ -104,29 +137,42 @@ class PlotBoard(QWidget):
     def __init__(self, parent: QWidget | None = None, refresh_hz: float = REFRESH_HZ) -> None:
         super().__init__(parent)
         self.series = RunSeries(presentations=0, rotation_dimensions=0)
+        self.run_label = ""  # the name of the board's own run, for the readout and exported data
         self._expert_names: tuple[str, ...] = ()
         self._stale: set[int] = set()
         self.budget = RedrawBudget()  # drawing may take at most a few % of wall time from training
         # Per mode segment, one shaded region on every plot; per mode change, one marker on every plot.
         self._segment_regions: list[list[tuple[pg.PlotItem, pg.LinearRegionItem]]] = []
         self.markers: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
+        self._marker_steps: list[float] = []
         # Comparison: with two or more overlays, every plot draws one curve per run instead of its own.
         self.overlays: list[Overlay] = []
         self.overlay_curves: dict[pg.PlotItem, list[pg.PlotDataItem]] = {}
+        self.overlay_raw_curves: dict[pg.PlotItem, list[pg.PlotDataItem]] = {}  # faint, under smoothed ones
         self.overlay_legends: dict[pg.PlotItem, pg.LegendItem] = {}
-        self._compare_y: dict[pg.PlotItem, tuple[str, Callable[[RunSeries], np.ndarray]]] = {}
+        # plot -> (title when comparing, y of a run, whether that y is the smoothed loss)
+        self._compare_y: dict[pg.PlotItem, tuple[str, Callable[[RunSeries], np.ndarray], bool]] = {}
+        # What each curve shows, in full; curves that draw another's smoothed values are not listed.
+        self.shown: dict[pg.PlotDataItem, ShownSeries] = {}
+        self._drawn_view: dict[pg.ViewBox, tuple] = {}
+        self._extras: dict[pg.PlotItem, _PlotExtras] = {}
+        self._zoom_redraw_pending = False
 
-        self.smoothing = QDoubleSpinBox()
-        self.smoothing.setRange(0.0, 0.999)
-        self.smoothing.setSingleStep(0.05)
-        self.smoothing.setDecimals(3)
+        self.smoothing = SmoothingSlider()
         self.smoothing.setValue(self.series.smoothing)
-        self.smoothing.setToolTip("EMA factor of the smoothed loss: 0 = raw, closer to 1 = smoother")
         self.smoothing.valueChanged.connect(self._on_smoothing)
+        self.x_axis = QComboBox()
+        for key, label in X_AXES.items():
+            self.x_axis.addItem(label[0].upper() + label[1:], key)
+        self.x_axis.setToolTip("What every plot's x axis counts")
+        self.x_axis.currentIndexChanged.connect(self._on_x_axis)
         self.angle_view = QComboBox()
         self.angle_view.setToolTip("Which rotation angles to draw")
         self.angle_view.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.angle_view.currentIndexChanged.connect(self._on_angle_view)
+        self.readout = QLabel(" ")
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.readout.setToolTip("Under the cursor: run, step, value (raw and smoothed) and mode")
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -143,9 +189,16 @@ class PlotBoard(QWidget):
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self._titles = {plot: plot.titleLabel.text for tab in self._tabs for plot in tab.plots}
 
+        controls = QHBoxLayout()
+        controls.setContentsMargins(4, 4, 4, 0)
+        for widget in (QLabel("X axis"), self.x_axis, QLabel("Loss smoothing"), self.smoothing):
+            controls.addWidget(widget)
+        controls.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.tabs)
+        layout.addLayout(controls)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.readout)
 
         self.timer = QTimer(self)
         self.timer.setInterval(round(1000 / refresh_hz))
@@ -168,13 +221,16 @@ class PlotBoard(QWidget):
         self.tabs.addTab(page, title)
         tab = _Tab(graphics)
         self._tabs.append(tab)
+        # The crosshair follows the mouse at most 30 times a second.
+        tab.mouse_proxy = pg.SignalProxy(graphics.scene().sigMouseMoved, rateLimit=30,
+                                         slot=lambda event, tab=tab: self._on_mouse_moved(tab, event[0]))
         return tab
 
     def _add_plot(self, tab: _Tab, title: str, y_label: str, legend: bool = False, legend_columns: int = 1
                   ) -> pg.PlotItem:
         plot = tab.widget.addPlot(row=len(tab.plots), col=0, title=title)
-        plot.setDownsampling(auto=True, mode="peak")
-        plot.setClipToView(True)
+        plot.setDownsampling(ds=1, auto=False)  # reduced before it is handed over: see _draw
+        plot.setClipToView(False)
         plot.setAutoVisible(y=True)  # y fits what is visible after a zoom in x
         for side in ("left", "bottom"):
             axis = plot.getAxis(side)
@@ -191,62 +247,86 @@ class PlotBoard(QWidget):
             plot.addLegend(offset=(-10, 10), labelTextSize="8pt", colCount=legend_columns)
         for previous in tab.plots:
             previous.setLabel("bottom", "")
-        plot.setLabel("bottom", "step")
+        plot.setLabel("bottom", self._x_label())
         tab.plots.append(plot)
+        self._add_extras(plot)
         return plot
 
-    def _bind(self, tab: _Tab, plot: pg.PlotItem, y: Callable[[], np.ndarray], x: Callable[[], np.ndarray] | None = None,
-              **style) -> pg.PlotDataItem:
-        curve = _curve(plot, **style)
-        tab.bindings.append((curve, x or (lambda: self.series.step.view()), y))  # late: series is replaced per run
-        return curve
+    def _add_extras(self, plot: pg.PlotItem) -> None:
+        """The plot's right-click entries, its crosshair line and its outlier note."""
+        menu = plot.getViewBox().menu
+        menu.addSeparator()
+        log_y = menu.addAction("Log y")
+        log_y.setCheckable(True)
+        log_y.toggled.connect(lambda on, plot=plot: self.set_log_y(plot, on))
+        fit = menu.addAction("Fit y without outliers")
+        fit.setCheckable(True)
+        fit.setToolTip("The view leaves out points far beyond the quartiles and says how many; no data is dropped")
+        fit.toggled.connect(lambda on, plot=plot: self.set_fit_without_outliers(plot, on))
+        menu.addAction("Export data…", lambda plot=plot: self.ask_export_data(plot))
+        menu.addAction("Export image…", lambda plot=plot: self.ask_export_image(plot))
+        crosshair = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#9e9e9e", style=Qt.PenStyle.DotLine))
+        crosshair.setVisible(False)
+        plot.addItem(crosshair, ignoreBounds=True)
+        note = pg.TextItem(color=NONFINITE_COLOR, anchor=(0, 0))
+        note.setParentItem(plot.getViewBox())  # in the view's pixels: stays in its corner however it zooms
+        note.setPos(4, 2)
+        note.setVisible(False)
+        self._extras[plot] = _PlotExtras(log_y, fit, crosshair, note)
+        view = plot.getViewBox()
+        view.sigXRangeChanged.connect(self._on_view_changed)
+        view.sigResized.connect(self._on_view_changed)
 
     def _build_training_tab(self) -> None:
-        tab = self._add_tab("Training", [QLabel("Loss smoothing"), self.smoothing, QLabel("Angles"), self.angle_view])
+        tab = self._add_tab("Training", [QLabel("Angles"), self.angle_view])
         self.batch_time_plot = self._add_plot(tab, "Batch time", "ms")
-        self._bind(tab, self.batch_time_plot, lambda: self.series.batch_ms.view(), pen=pg.mkPen("#37474f"))
+        self.batch_time_curve = _curve(self.batch_time_plot, pen=pg.mkPen("#37474f"))
         self.loss_plot = self._add_plot(tab, "Loss", "loss", legend=True)
-        self.loss_raw_curve = self._bind(tab, self.loss_plot, lambda: self.series.loss.view(),
-                                         pen=pg.mkPen((33, 150, 243, RAW_ALPHA)), name="raw", connect="finite")
-        self.loss_ema_curve = self._bind(tab, self.loss_plot, lambda: self.series.loss_ema.view(),
-                                         pen=pg.mkPen("#1565c0", width=2), name="EMA", connect="finite")
-        self.eval_curve = self._bind(tab, self.loss_plot, lambda: self.series.eval_loss.view(),
-                                     x=lambda: self.series.eval_step.view(), pen=None, symbol="o", symbolSize=7,
-                                     symbolBrush="#d81b60", symbolPen=None, name="eval")
+        self.loss_raw_curve = _curve(self.loss_plot, pen=pg.mkPen(_faint("#2196f3")), name="raw", connect="finite")
+        self.loss_ema_curve = _curve(self.loss_plot, pen=pg.mkPen("#1565c0", width=2), name="smoothed",
+                                     connect="finite")
+        self.eval_curve = _curve(self.loss_plot, pen=None, symbol="o", symbolSize=7, symbolBrush="#d81b60",
+                                 symbolPen=None, name="eval")
+        self.nonfinite_curve = _curve(self.loss_plot, pen=None, symbol="x", symbolSize=10,
+                                      symbolBrush=NONFINITE_COLOR, symbolPen=pg.mkPen(NONFINITE_COLOR, width=2),
+                                      name="not finite")
         self.angle_plot = self._add_plot(tab, "Rotation angles", "rad", legend=True, legend_columns=4)
-        self._compare_y[self.batch_time_plot] = ("Batch time", lambda s: s.batch_ms.view())
-        self._compare_y[self.loss_plot] = ("Loss (EMA)", lambda s: s.loss_ema.view())
-        self._compare_y[self.angle_plot] = ("Rotation angles: mean norm over presentations", _mean_angle_norm)
+        self._compare_y[self.batch_time_plot] = ("Batch time", lambda s: s.batch_ms.view(), False)
+        self._compare_y[self.loss_plot] = ("Loss (smoothed over raw)", lambda s: s.loss.view(), True)
+        self._compare_y[self.angle_plot] = ("Rotation angles: mean norm over presentations", _mean_angle_norm, False)
         self.angle_curves: list[list[pg.PlotDataItem]] = []  # [presentation][angle]
         self.norm_curves: list[pg.PlotDataItem] = []
         self._training_tab = tab
+        tab.draw = self._draw_training
 
     def _build_lr_tab(self) -> None:
         tab = self._add_tab("Learning rates")
         plot = self._add_plot(tab, "Learning rates", "lr", legend=True)
         self.lr_plot = plot
-        self._compare_y[plot] = ("Model learning rate", lambda s: s.lr_model.view())
-        self._bind(tab, plot, lambda: self.series.lr_model.view(), pen=pg.mkPen("#1565c0", width=2), name="model")
-        self._bind(tab, plot, lambda: self.series.lr_rotation.view(), pen=pg.mkPen("#e0673b", width=2),
-                   name="rotation")
+        self._compare_y[plot] = ("Model learning rate", lambda s: s.lr_model.view(), False)
+        self.lr_model_curve = _curve(plot, pen=pg.mkPen("#1565c0", width=2), name="model")
+        self.lr_rotation_curve = _curve(plot, pen=pg.mkPen("#e0673b", width=2), name="rotation")
+        tab.draw = self._draw_lr
 
     def _build_experts_tab(self) -> None:
         tab = self._add_tab("Experts")
         self.expert_plot = self._add_plot(tab, "Expert load (fraction of routed slots)", "load", legend=True,
                                           legend_columns=2)
         self.ghost_plot = self._add_plot(tab, "Ghost activation", "0 dormant … 1 awake", legend=True)
-        self._compare_y[self.expert_plot] = ("Expert load: the busiest expert's share", _busiest_expert)
-        self._compare_y[self.ghost_plot] = ("Ghost activation: mean over ghosts", _mean_ghost)
+        self._compare_y[self.expert_plot] = ("Expert load: the busiest expert's share", _busiest_expert, False)
+        self._compare_y[self.ghost_plot] = ("Ghost activation: mean over ghosts", _mean_ghost, False)
         self._experts_tab = tab
+        tab.draw = self._draw_experts
 
     def _build_throughput_tab(self) -> None:
         tab = self._add_tab("Throughput")
-        plot = self._add_plot(tab, "Tokens per second", "tokens/s")
-        self._bind(tab, plot, lambda: self.series.tokens_per_s.view(), pen=pg.mkPen("#2e7d32"))
-        self._compare_y[plot] = ("Tokens per second", lambda s: s.tokens_per_s.view())
-        plot = self._add_plot(tab, "Memory", "MiB")
-        self._bind(tab, plot, lambda: self.series.memory_mib.view(), pen=pg.mkPen("#6a1b9a"))
-        self._compare_y[plot] = ("Memory", lambda s: s.memory_mib.view())
+        self.tokens_plot = self._add_plot(tab, "Tokens per second", "tokens/s")
+        self.tokens_curve = _curve(self.tokens_plot, pen=pg.mkPen("#2e7d32"))
+        self._compare_y[self.tokens_plot] = ("Tokens per second", lambda s: s.tokens_per_s.view(), False)
+        self.memory_plot = self._add_plot(tab, "Memory", "MiB")
+        self.memory_curve = _curve(self.memory_plot, pen=pg.mkPen("#6a1b9a"))
+        self._compare_y[self.memory_plot] = ("Memory", lambda s: s.memory_mib.view(), False)
+        tab.draw = self._draw_throughput
 
     # -- feeding ----------------------------------------------------------------------------------
     def start_run(self, presentations: int, rotation_dimensions: int, expert_names: tuple[str, ...] = ()) -> None:
@@ -257,6 +337,7 @@ class PlotBoard(QWidget):
             plot.removeItem(item)
         self._segment_regions.clear()
         self.markers.clear()
+        self._marker_steps.clear()
         self._rebuild_angle_curves()
         self._rebuild_expert_curves(0, 0)
         self._show_comparison()
@@ -265,10 +346,10 @@ class PlotBoard(QWidget):
     def _redraw_everything(self) -> None:
         """After the plotted series changed wholesale: redraw now and let every view re-fit its data."""
         self._stale = set(range(len(self._tabs)))
-        self.redraw()
         for tab in self._tabs:
             for plot in tab.plots:
-                plot.enableAutoRange()
+                plot.enableAutoRange(x=True, y=not self._extras[plot].fit_outliers.isChecked())
+        self.redraw()
 
     def append(self, records: list[BatchRecord | EvalRecord]) -> None:
         self.series.append(records)
@@ -296,19 +377,24 @@ class PlotBoard(QWidget):
     def set_overlays(self, overlays: list[Overlay]) -> None:
         """Compare runs: with two or more, every plot shows one curve per run, each run in its own colour
         with a legend entry; with fewer, the plots go back to the board's own run in full detail."""
-        for plot, curves in self.overlay_curves.items():
-            for curve in curves:
-                plot.removeItem(curve)
+        for curves in (self.overlay_curves, self.overlay_raw_curves):
+            for plot, items in curves.items():
+                for curve in items:
+                    plot.removeItem(curve)
+                    self.shown.pop(curve, None)
+            curves.clear()
         for legend in self.overlay_legends.values():
             legend.clear()
-        self.overlay_curves.clear()
         self.overlays = list(overlays) if len(overlays) >= 2 else []
         for index, overlay in enumerate(self.overlays):
             if overlay.series is not None:
                 overlay.series.set_smoothing(self.smoothing.value())
-            pen = pg.mkPen(_color(index, len(self.overlays)), width=2)
-            for plot in self._compare_y:
-                curve = _curve(plot, pen=pen, connect="finite")  # no name: the plot's own legend is hidden
+            color = _color(index, len(self.overlays))
+            for plot, (_title, _y, smoothed) in self._compare_y.items():
+                if smoothed:  # the raw loss, faint, under the run's smoothed loss
+                    raw = _curve(plot, pen=pg.mkPen(_faint(color)), connect="finite")
+                    self.overlay_raw_curves.setdefault(plot, []).append(raw)
+                curve = _curve(plot, pen=pg.mkPen(color, width=2), connect="finite")  # the plot's legend is hidden
                 self.overlay_curves.setdefault(plot, []).append(curve)
                 self._overlay_legend(plot).addItem(curve, overlay.label)
         self._show_comparison()
@@ -326,7 +412,7 @@ class PlotBoard(QWidget):
         """Show either the runs being compared or the board's own run's curves, legends and segments."""
         comparing = self.comparing
         for plot in self._compare_y:
-            overlay = set(self.overlay_curves.get(plot, []))
+            overlay = set(self.overlay_curves.get(plot, [])) | set(self.overlay_raw_curves.get(plot, []))
             for item in plot.listDataItems():
                 if item not in overlay:
                     item.setVisible(not comparing)
@@ -350,18 +436,38 @@ class PlotBoard(QWidget):
         for tab in self._tabs:
             for plot in tab.plots:
                 marker = pg.InfiniteLine(
-                    pos=change.step - 0.5, angle=90, movable=False,
+                    pos=self._x_at_steps([change.step - 0.5])[0], angle=90, movable=False,
                     pen=pg.mkPen(mode_color(change.mode), width=1.5, style=Qt.PenStyle.DashLine),
                     label=label, labelOpts={"position": 0.92, "color": mode_color(change.mode), "movable": True},
                 )
                 plot.addItem(marker, ignoreBounds=True)
                 marker.setVisible(not self.comparing)
                 self.markers.append((plot, marker))
+                self._marker_steps.append(change.step - 0.5)
         self._stale = set(range(len(self._tabs)))
+
+    # -- x axis -----------------------------------------------------------------------------------
+    @property
+    def x_kind(self) -> str:
+        return self.x_axis.currentData() or "step"
+
+    def _x_label(self) -> str:
+        return X_AXES[self.x_kind] if hasattr(self, "x_axis") else X_AXES["step"]
+
+    def _x_of(self, series: RunSeries) -> np.ndarray:
+        return series.x_column(self.x_kind).view()
+
+    def _x_at_steps(self, steps, series: RunSeries | None = None) -> np.ndarray:
+        return (series or self.series).x_at_steps(self.x_kind, steps)
+
+    def _on_x_axis(self) -> None:
+        for tab in self._tabs:
+            tab.plots[-1].setLabel("bottom", self._x_label())
+        self._redraw_everything()
 
     # -- drawing ----------------------------------------------------------------------------------
     def redraw(self) -> None:
-        """Hand the visible tab's curves their current data (views, no copies)."""
+        """Hand the visible tab's curves their current data, reduced to the view's pixels."""
         self.redraw_tab(self.tabs.currentIndex())
         self.redrawn.emit(len(self.series))
 
@@ -371,21 +477,105 @@ class PlotBoard(QWidget):
         if self.comparing:
             self._draw_overlays(tab)
         else:
-            for curve, x, y in tab.bindings:
-                curve.setData(x(), y())
-            if tab is self._training_tab:
-                self._draw_angles()
-                self._title_batch_time()
-            elif tab is self._experts_tab:
-                self._draw_experts()
+            tab.draw()
+        for plot in tab.plots:
+            self._fit_view(plot)
         self._stale.discard(index)
+
+    def _draw(self, curve: pg.PlotDataItem, shown: ShownSeries, smoothed_curve: pg.PlotDataItem | None = None
+              ) -> None:
+        """Give `curve` what its view can show of `shown` (and `smoothed_curve` the smoothed values)."""
+        self.shown[curve] = shown
+        curve.setData(*self._reduced(curve, shown.x, shown.y))
+        if smoothed_curve is not None:
+            smoothed = shown.smoothed if shown.smoothed is not None else np.full(len(shown.y), np.nan)
+            smoothed_curve.setData(*self._reduced(smoothed_curve, shown.x, smoothed))
+
+    def _reduced(self, curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        view = curve.getViewBox()
+        if view is None or len(x) < 2:
+            return x, y
+        key = self._view_key(view)
+        self._drawn_view[view] = key
+        left, right = (x[0], x[-1]) if key[0] == "auto" else key[1]
+        return peak_reduce(x, y, left, right, key[-1])
+
+    def _view_key(self, view: pg.ViewBox) -> tuple:
+        """What the reduction of a view's curves depends on: the shared x range (or "auto": all the
+        data) and the view's width in pixels. The x state is the master's: a linked view's own
+        auto-range flag is off and its range lags behind the master's until the next paint."""
+        width = int(view.width())
+        bins = width if width >= MIN_PIXELS else NO_PIXELS  # a view not laid out yet has no real width
+        master = self.batch_time_plot.getViewBox()
+        if master.autoRangeEnabled()[0] or view.autoRangeEnabled()[0]:
+            return ("auto", bins)
+        return ("range", tuple(master.viewRange()[0]), bins)
+
+    def _on_view_changed(self, view: pg.ViewBox, *_args) -> None:
+        # A zoom, pan or resize: the visible tab's curves are reduced afresh (once per burst of events).
+        if self._drawn_view.get(view) == self._view_key(view):
+            return
+        self._stale.add(self.tabs.currentIndex())
+        if not self._zoom_redraw_pending:
+            self._zoom_redraw_pending = True
+            QTimer.singleShot(0, self._redraw_after_view_change)
+
+    def _redraw_after_view_change(self) -> None:
+        self._zoom_redraw_pending = False
+        if self.tabs.currentIndex() in self._stale:
+            self._timed_redraw()
+
+    def _shown(self, name: str, y: np.ndarray, smoothed: np.ndarray | None = None,
+               series: RunSeries | None = None, run: str | None = None) -> ShownSeries:
+        series = series or self.series
+        return ShownSeries(self.run_label if run is None else run, name, series, series.step.view(),
+                           self._x_of(series), y, smoothed)
+
+    def _draw_training(self) -> None:
+        series = self.series
+        self._draw(self.batch_time_curve, self._shown("batch time (ms)", series.batch_ms.view()))
+        self._draw(self.loss_raw_curve, self._shown("loss", series.loss.view(), series.loss_ema.view()),
+                   smoothed_curve=self.loss_ema_curve)
+        eval_steps = series.eval_step.view()
+        self._draw(self.eval_curve, ShownSeries(self.run_label, "eval loss", series, eval_steps,
+                                                self._x_at_steps(eval_steps), series.eval_loss.view()))
+        self._draw_nonfinite()
+        self._draw_angles()
+        self._title_batch_time()
+
+    def _draw_nonfinite(self) -> None:
+        """A marker at each non-finite loss, at the height of the smoothed loss there (it has no value)."""
+        series = self.series
+        steps = series.nonfinite_step.view()
+        heights = np.zeros(len(steps))
+        if len(steps):
+            smoothed = series.loss_ema.view()
+            finite = np.flatnonzero(np.isfinite(smoothed))
+            if len(finite):
+                rows = np.searchsorted(series.step.view(), steps)
+                heights = smoothed[finite[np.maximum(np.searchsorted(finite, rows) - 1, 0)]]
+        self.nonfinite_curve.setData(self._x_at_steps(steps), heights)
+
+    def _draw_lr(self) -> None:
+        self._draw(self.lr_model_curve, self._shown("model lr", self.series.lr_model.view()))
+        self._draw(self.lr_rotation_curve, self._shown("rotation lr", self.series.lr_rotation.view()))
+
+    def _draw_throughput(self) -> None:
+        self._draw(self.tokens_curve, self._shown("tokens/s", self.series.tokens_per_s.view()))
+        self._draw(self.memory_curve, self._shown("memory (MiB)", self.series.memory_mib.view()))
 
     def _draw_overlays(self, tab: _Tab) -> None:
         for plot in tab.plots:
-            title, y = self._compare_y[plot]
-            for overlay, curve in zip(self.overlays, self.overlay_curves.get(plot, [])):
+            title, y, smoothed = self._compare_y[plot]
+            raw_curves = self.overlay_raw_curves.get(plot, [])
+            for index, (overlay, curve) in enumerate(zip(self.overlays, self.overlay_curves.get(plot, []))):
                 series = overlay.series or self.series
-                curve.setData(series.step.view(), y(series))
+                name = self._titles[plot] if not smoothed else "loss"
+                if smoothed:
+                    self._draw(raw_curves[index], self._shown(name, y(series), series.loss_ema.view(), series,
+                                                              overlay.label), smoothed_curve=curve)
+                else:
+                    self._draw(curve, self._shown(name, y(series), series=series, run=overlay.label))
             if plot is self.batch_time_plot:
                 means = [f"{o.label} {np.mean((o.series or self.series).batch_ms.view()):.1f} ms"
                          for o in self.overlays if len(o.series or self.series)]
@@ -409,18 +599,17 @@ class PlotBoard(QWidget):
         series, view = self.series, self.angle_view.currentData()
         if not len(series) or not series.presentations:
             return
-        steps = series.step.view()
         if view == ANGLE_NORMS:
             norms = series.angle_norms()
             for p, curve in enumerate(self.norm_curves):
-                curve.setData(steps, norms[:, p])
+                self._draw(curve, self._shown(f"{self._presentation_name(p)} norm", norms[:, p]))
             return
         angles = series.angles.view()
         r = series.rotation_dimensions
         for p, curves in enumerate(self.angle_curves):
             if view == ALL_ANGLES or view == p:
                 for i, curve in enumerate(curves):
-                    curve.setData(steps, angles[:, p * r + i])
+                    self._draw(curve, self._shown(f"p{p} d{i}", angles[:, p * r + i]))
 
     def _draw_experts(self) -> None:
         series = self.series
@@ -429,11 +618,10 @@ class PlotBoard(QWidget):
         loads, ghosts = series.expert_load.view(), series.ghost_activation.view()
         if len(self.expert_plot.listDataItems()) != loads.shape[1]:
             self._rebuild_expert_curves(loads.shape[1], ghosts.shape[1])
-        steps = series.step.view()
         for i, curve in enumerate(self.expert_plot.listDataItems()):
-            curve.setData(steps, loads[:, i])
+            self._draw(curve, self._shown(f"{curve.name()} load", loads[:, i]))
         for g, curve in enumerate(self.ghost_plot.listDataItems()):
-            curve.setData(steps, ghosts[:, g])
+            self._draw(curve, self._shown(f"{curve.name()} activation", ghosts[:, g]))
 
     def _title_batch_time(self) -> None:
         """Mean batch time of each mode so far, in the batch-time plot's title: the cost of each mode."""
@@ -461,7 +649,7 @@ class PlotBoard(QWidget):
 
     def _sync_segments(self, visible: _Tab) -> None:
         """One shaded region per mode segment on every plot; the last one grows with the run.
-        Only the visible tab's regions are moved: the others catch up when their tab is shown."""
+        Only the visible tab's regions and markers are moved: the others catch up when their tab is shown."""
         segments = self.series.segments
         plots = [plot for tab in self._tabs for plot in tab.plots]
         while len(self._segment_regions) < len(segments):
@@ -475,19 +663,25 @@ class PlotBoard(QWidget):
                 region.setVisible(not self.comparing)
                 regions.append((plot, region))
             self._segment_regions.append(regions)
+        if self.markers:
+            positions = self._x_at_steps(self._marker_steps)
+            for (plot, marker), position in zip(self.markers, positions):
+                if plot in visible.plots:
+                    marker.setValue(float(position))
         if not segments:
             return
         last_step = float(self.series.step.view()[-1]) if len(self.series) else segments[-1].start_step
-        edges = [s.start_step - 0.5 for s in segments] + [last_step + 0.5]
+        edges = self._x_at_steps([s.start_step - 0.5 for s in segments] + [last_step + 0.5])
         for regions, left, right in zip(self._segment_regions, edges, edges[1:]):
             for plot, region in regions:
                 if plot in visible.plots:
-                    region.setRegion((left, max(left, right)))
+                    region.setRegion((float(left), float(max(left, right))))
 
     def _rebuild_angle_curves(self) -> None:
         plot = self.angle_plot
         for item in plot.listDataItems():
             plot.removeItem(item)
+            self.shown.pop(item, None)
         plot.legend.clear()
         P, r = self.series.presentations, self.series.rotation_dimensions
         self.angle_curves, self.norm_curves = [], []
@@ -512,6 +706,7 @@ class PlotBoard(QWidget):
         for plot in (self.expert_plot, self.ghost_plot):
             for item in plot.listDataItems():
                 plot.removeItem(item)
+                self.shown.pop(item, None)
             plot.legend.clear()
         names = list(self._expert_names) if len(self._expert_names) == experts else [f"#{i}" for i in range(experts)]
         for i in range(experts):
@@ -544,7 +739,92 @@ class PlotBoard(QWidget):
                 overlay.series.set_smoothing(value)
         self._stale.add(self._tabs.index(self._training_tab))
 
-    # -- images -----------------------------------------------------------------------------------
+    # -- log y and outliers -----------------------------------------------------------------------
+    def set_log_y(self, plot: pg.PlotItem, on: bool) -> None:
+        """A log10 y axis for this plot only (non-positive values are left out of a log view)."""
+        extras = self._extras[plot]
+        if extras.log_y.isChecked() != on:
+            extras.log_y.setChecked(on)  # calls back here
+            return
+        plot.setLogMode(x=False, y=on)
+        self._fit_view(plot)
+
+    def set_fit_without_outliers(self, plot: pg.PlotItem, on: bool) -> None:
+        """Fit y to the visible points without the far outliers (Tukey's fences, 3 IQRs beyond the
+        quartiles), and say on the plot how many points that leaves out of view. The data is untouched."""
+        extras = self._extras[plot]
+        if extras.fit_outliers.isChecked() != on:
+            extras.fit_outliers.setChecked(on)  # calls back here
+            return
+        if not on:
+            extras.outside_view = 0
+            extras.outlier_note.setVisible(False)
+            plot.enableAutoRange(y=True)
+        self._fit_view(plot)
+
+    def points_outside_view(self, plot: pg.PlotItem) -> int:
+        return self._extras[plot].outside_view
+
+    def outlier_note(self, plot: pg.PlotItem) -> str:
+        note = self._extras[plot].outlier_note
+        return note.textItem.toPlainText() if note.isVisible() else ""
+
+    def _visible_shown(self, plot: pg.PlotItem) -> list[ShownSeries]:
+        return [self.shown[item] for item in plot.listDataItems() if item in self.shown and item.isVisible()]
+
+    def _fit_view(self, plot: pg.PlotItem) -> None:
+        extras = self._extras[plot]
+        if not extras.fit_outliers.isChecked():
+            return
+        view = plot.getViewBox()
+        log_y = bool(extras.log_y.isChecked())
+        key = self._view_key(view)
+        x_range = None if key[0] == "auto" else key[1]
+        visible = []
+        for shown in self._visible_shown(plot):
+            start, end = (0, len(shown.x)) if x_range is None else visible_rows(shown.x, *x_range)
+            values = shown.y[start:end]
+            if log_y:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    values = np.log10(values)
+            visible.append(values[np.isfinite(values)])
+        values = np.concatenate(visible) if visible else np.zeros(0)
+        if not len(values):
+            extras.outside_view = 0
+            extras.outlier_note.setVisible(False)
+            return
+        sample = values[:: max(1, len(values) // OUTLIER_SAMPLE)]
+        q1, q3 = np.quantile(sample, [0.25, 0.75])
+        low = max(float(values.min()), q1 - OUTLIER_FENCE * (q3 - q1))
+        high = min(float(values.max()), q3 + OUTLIER_FENCE * (q3 - q1))
+        extras.outside_view = int(np.count_nonzero((values < low) | (values > high)))
+        pad = (high - low) * 0.05 or max(abs(high) * 0.05, 1e-9)
+        view.setYRange(low - pad, high + pad, padding=0)
+        extras.outlier_note.setText(f"{extras.outside_view} points outside view")
+        extras.outlier_note.setVisible(extras.outside_view > 0)
+
+    # -- crosshair --------------------------------------------------------------------------------
+    def _on_mouse_moved(self, tab: _Tab, scene_pos) -> None:
+        for plot in tab.plots:
+            view = plot.getViewBox()
+            if view.sceneBoundingRect().contains(scene_pos):
+                point = view.mapSceneToView(scene_pos)
+                self.show_crosshair(plot, point.x(), point.y())
+                return
+
+    def show_crosshair(self, plot: pg.PlotItem, x: float, y: float) -> str:
+        """A vertical line at x on every plot of the tab (they share x), and the readout of the curve
+        of `plot` nearest to (x, y) in view coordinates. Returns the readout."""
+        tab = next(tab for tab in self._tabs if plot in tab.plots)
+        for other in tab.plots:
+            line = self._extras[other].crosshair
+            line.setValue(x)
+            line.setVisible(True)
+        text = readout(self._visible_shown(plot), x, y, X_AXES[self.x_kind], self._extras[plot].log_y.isChecked())
+        self.readout.setText(text or " ")
+        return text
+
+    # -- data and images --------------------------------------------------------------------------
     def plot_items(self) -> list[tuple[str, pg.PlotItem]]:
         """Every plot with a name for menus and file names: (tab title: plot title)."""
         items = []
@@ -554,6 +834,51 @@ class PlotBoard(QWidget):
                 name = self.tabs.tabText(index)
                 items.append((name if title == name else f"{name}: {title}", plot))
         return items
+
+    def _plot_name(self, plot: pg.PlotItem) -> str:
+        return next(name for name, item in self.plot_items() if item is plot)
+
+    def shown_data(self, plot: pg.PlotItem) -> list[ShownSeries]:
+        """Exactly what `plot` shows, in full: every visible curve of every visible run."""
+        index = next(i for i, tab in enumerate(self._tabs) if plot in tab.plots)
+        self.redraw_tab(index)  # a tab not shown lately may hold older data
+        return self._visible_shown(plot)
+
+    def export_data(self, out: Path, plot: pg.PlotItem) -> int:
+        """Write the series `plot` shows as CSV or JSON (by the suffix of `out`); returns the points written.
+        Raises PlotDataError with the reason when the file cannot be written."""
+        return write_plot_data(Path(out), self._plot_name(plot), X_AXES[self.x_kind], self.shown_data(plot),
+                               log_y=self._extras[plot].log_y.isChecked())
+
+    def ask_export_data(self, plot: pg.PlotItem) -> None:
+        name = self._plot_name(plot)
+        filters = {"CSV, one row per point (*.csv)": ".csv", "JSON (*.json)": ".json"}
+        out, chosen = QFileDialog.getSaveFileName(self, f"Export data of {name}",
+                                                  str(Path.home() / f"{_slug(name)}.csv"), ";;".join(filters))
+        if not out:
+            return
+        out = Path(out)
+        if out.suffix.lower() not in filters.values():
+            out = out.with_name(out.name + filters.get(chosen, ".csv"))
+        try:
+            self.export_data(out, plot)
+        except PlotDataError as exc:
+            QMessageBox.warning(self, "Export failed", str(exc))
+
+    def ask_export_image(self, plot: pg.PlotItem) -> None:
+        name = self._plot_name(plot)
+        filters = {"PNG image (*.png)": ".png", "SVG drawing (*.svg)": ".svg"}
+        out, chosen = QFileDialog.getSaveFileName(self, f"Export image of {name}",
+                                                  str(Path.home() / f"{_slug(name)}.png"), ";;".join(filters))
+        if not out:
+            return
+        out = Path(out)
+        if out.suffix.lower() not in filters.values():
+            out = out.with_name(out.name + filters.get(chosen, ".png"))
+        try:
+            self.export_image(out, plot)
+        except ExportTargetError as exc:
+            QMessageBox.warning(self, "Export failed", str(exc))
 
     def export_image(self, out: Path, plot: pg.PlotItem | None = None) -> list[Path]:
         """Write one plot, or every tab (one file per tab), as PNG or SVG by the suffix of `out`.

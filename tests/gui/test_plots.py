@@ -42,12 +42,12 @@ def test_curves_get_the_series_data(board):
     assert [item.name() for item in board.ghost_plot.listDataItems()] == ["G0", "G1", "G2", "G3"]
 
 
-def test_plots_share_the_step_axis_and_downsample(board):
+def test_plots_share_the_x_axis_and_reduce_their_own_data(board):
     plots = [plot for tab in board._tabs for plot in tab.plots]
     assert len(plots) == 8
     for plot in plots:
-        assert plot.downsampleMode() == (1, True, "peak")
-        assert plot.clipToViewMode()
+        assert plot.downsampleMode()[:2] == (1, False)  # pyqtgraph's own (lossy at the tail) is off
+        assert not plot.clipToViewMode()
         if plot is not board.batch_time_plot:
             assert plot.getViewBox().linkedView(0) is board.batch_time_plot.getViewBox()
 
@@ -66,12 +66,19 @@ def test_angle_selector_norms_and_single_presentation(board):
     assert visible == [(3, 0), (3, 1), (3, 2), (3, 3)]
 
 
-def test_smoothing_control_recomputes_the_ema(board):
+def test_smoothing_slider_defaults_to_0_6_and_zero_is_off(board):
+    assert board.smoothing.value() == 0.6 and board.series.smoothing == 0.6
     board.append([synthetic_record(step) for step in range(1, 21)])
     board.redraw()
+    assert board.loss_ema_curve.yData[0] == board.loss_raw_curve.yData[0]  # debiased: no ramp from 0
+    assert not np.allclose(board.loss_ema_curve.yData, board.loss_raw_curve.yData)
     board.smoothing.setValue(0.0)
     board.redraw()
     assert board.loss_ema_curve.yData == pytest.approx(board.loss_raw_curve.yData)
+    # The raw loss stays drawn, faint, beneath the smoothed one.
+    items = board.loss_plot.listDataItems()
+    assert items.index(board.loss_raw_curve) < items.index(board.loss_ema_curve)
+    assert board.loss_raw_curve.opts["pen"].color().alpha() < 255 == board.loss_ema_curve.opts["pen"].color().alpha()
 
 
 def test_mode_change_draws_a_marker_and_a_segment_on_every_plot(board):

@@ -117,7 +117,9 @@ def test_ticking_two_runs_overlays_them_on_every_plot(window):
         assert curves[0].opts["pen"].color().name() != curves[1].opts["pen"].color().name()
         assert [label.text for _sample, label in plots.overlay_legends[plot].items] == ["std", "fast"]
         assert plots.overlay_legends[plot].isVisible()
-        assert not any(item.isVisible() for item in plot.listDataItems() if item not in curves)
+        raw = plots.overlay_raw_curves.get(plot, [])  # the loss plot: each run's raw loss, faint, under it
+        assert len(raw) == (2 if plot is plots.loss_plot else 0)
+        assert not any(item.isVisible() for item in plot.listDataItems() if item not in curves + raw)
     for index in range(len(plots._tabs)):
         plots.redraw_tab(index)
     std_curve, fast_curve = plots.overlay_curves[plots.batch_time_plot]
@@ -158,6 +160,7 @@ def test_the_live_run_is_one_of_the_overlaid_runs(qtbot, window):
 def pretend_live(meta_path, status="running", pid=None) -> None:
     meta = json.loads(meta_path.read_text())
     meta.update(status=status, pid=os.getpid() if pid is None else pid, host=socket.gethostname())
+    meta.pop("writer", None)  # not a RunLog of this process: its liveness is its pid's
     meta_path.write_text(json.dumps(meta))
 
 

@@ -1,0 +1,77 @@
+"""What one curve of a plot shows, in full, and the crosshair readout read off it. Numpy only.
+
+The plots hand their curves reduced data (`peak_reduce`); the numbers a user reads or exports come
+from here instead: the whole series, raw and smoothed, with its run, steps and modes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from geogui.gui.run_series import RunSeries
+
+
+@dataclass(frozen=True)
+class ShownSeries:
+    run: str  # the run's name (or the overlay's label)
+    name: str  # the curve's name: "loss", "E3", "p2 d1", ...
+    series: RunSeries  # where the steps' modes are looked up
+    step: np.ndarray
+    x: np.ndarray  # on the chosen x axis (equal to `step` on the step axis)
+    y: np.ndarray  # raw values
+    smoothed: np.ndarray | None = None  # drawn over the raw values, when the plot smooths them
+
+    def nearest_row(self, x: float) -> int | None:
+        """The row whose x is nearest to `x` (None for an empty series)."""
+        if not len(self.x):
+            return None
+        right = int(np.searchsorted(self.x, x))
+        if right == 0:
+            return 0
+        if right == len(self.x):
+            return len(self.x) - 1
+        return right if self.x[right] - x < x - self.x[right - 1] else right - 1
+
+    def mode_at_row(self, row: int) -> str | None:
+        batch_row = int(np.searchsorted(self.series.step.view(), self.step[row]))
+        return self.series.mode_at(min(batch_row, len(self.series) - 1))
+
+
+def _number(value: float) -> str:
+    return f"{value:.6g}" if math.isfinite(value) else str(value)
+
+
+def readout(candidates: list[ShownSeries], x: float, y: float, x_name: str = "step", log_y: bool = False
+            ) -> str:
+    """The line under the cursor at (x, y) in view coordinates: of the curves in `candidates`, the
+    one whose value at the nearest row is closest to y. Empty when there is nothing there."""
+    best: tuple[float, ShownSeries, int] | None = None
+    for shown in candidates:
+        row = shown.nearest_row(x)
+        if row is None:
+            continue
+        value = float(shown.y[row])
+        if shown.smoothed is not None and not math.isfinite(value):
+            value = float(shown.smoothed[row])
+        if log_y:
+            value = math.log10(value) if value > 0 else math.nan
+        distance = abs(value - y) if math.isfinite(value) else math.inf
+        if best is None or distance < best[0]:
+            best = (distance, shown, row)
+    if best is None:
+        return ""
+    _, shown, row = best
+    parts = [shown.run] if shown.run else []
+    parts.append(f"step {int(shown.step[row])}")
+    if x_name != "step":
+        parts.append(f"{x_name} {_number(float(shown.x[row]))}")
+    parts.append(f"{shown.name} {_number(float(shown.y[row]))}")
+    if shown.smoothed is not None:
+        parts.append(f"smoothed {_number(float(shown.smoothed[row]))}")
+    mode = shown.mode_at_row(row)
+    if mode:
+        parts.append(f"mode {mode}")
+    return " · ".join(parts)
