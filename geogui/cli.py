@@ -139,7 +139,6 @@ def train(settings: Settings, out: Path | None, quiet: bool = False,
     from geogui.engine.memory_estimate import MemoryEstimateError, refuse_if_too_big
     from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished, RunStarted
     from geogui.engine.recorder import record_run
-    from geogui.engine.runlog import RunLog
     from geogui.engine.trainer import Trainer
 
     try:  # before the run directory exists, so bad data or a size that cannot fit leaves nothing behind
@@ -156,10 +155,9 @@ def train(settings: Settings, out: Path | None, quiet: bool = False,
     if resume is not None:
         checkpoint, from_step = resume
         trainer = Trainer(settings, on_nonfinite="stop", corpus=corpus, resume_from=checkpoint)
-        log = RunLog.reopen(out, settings, from_step)
     else:
         trainer = Trainer(settings, on_nonfinite="stop", corpus=corpus)
-        log = RunLog(out, settings) if out else RunLog.create(settings)
+    log = _open_run_log(settings, out, resume)
     log.meta.update(world_size=1, backend=None)
     trainer.commands = ControlFileReader(log.path)  # geogui-control RUN_DIR steers the run through it
     bar = None if quiet else ProgressBar(settings.run.steps, start=resume[1] if resume else 0)
@@ -188,6 +186,14 @@ def train(settings: Settings, out: Path | None, quiet: bool = False,
                 status = event.status
     except KeyboardInterrupt:
         status = "stopped"
+    except Exception as exc:  # out of memory, a full disk: one line saying what was kept, no traceback
+        from geogui.engine.failures import describe_failure
+
+        message = describe_failure(exc, log.meta.get("steps_done") or 0, log.path)  # the last step logged
+        if message is None:
+            raise
+        print(("\n" if bar and bar.interactive else "") + f"geogui-train: error: {message}", file=sys.stderr)
+        status = "failed"
     finally:
         if mirror is not None:
             mirror.close()
@@ -195,6 +201,21 @@ def train(settings: Settings, out: Path | None, quiet: bool = False,
         print(file=sys.stderr)
     print(f"{status}: {log.path}", file=sys.stderr)
     return 0 if status in ("finished", "stopped") else 1
+
+
+def _open_run_log(settings: Settings, out: Path | None, resume: tuple[Path, int] | None):
+    """The run's RunLog: a new directory, or `out` continued after the checkpoint's step."""
+    from geogui.engine.runlog import RunLog, RunLogError
+
+    try:
+        if resume is not None:
+            return RunLog.reopen(out, settings, resume[1])
+        return RunLog(out, settings) if out else RunLog.create(settings)
+    except RunLogError as exc:  # another process is writing that run
+        raise InputError(str(exc)) from None
+    except OSError as exc:
+        where = exc.filename or out or "the runs folder"
+        raise InputError(f"{where}: cannot write the run directory ({exc.strerror or exc})") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -57,11 +57,15 @@ def save_checkpoint(run_dir: Path, state: "TrainingState", model_settings: Model
     }
     target = folder / LATEST
     tmp = folder / f".{LATEST}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as handle:
-        torch.save(payload, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, target)
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # the previous checkpoint stands; no half-written copy takes space
+        raise
     return target
 
 

@@ -3,6 +3,10 @@
 
 metrics.jsonl is append-only, so a crash loses at most the line being written; meta.json is small
 and replaced atomically (write a temporary file, then rename), so it is never half-written.
+
+One writer per run directory: a RunLog holds an exclusive lock on the directory's `.lock` file for as
+long as it is open (POSIX `flock`, which the OS releases when the process dies, even by kill -9), so
+two app instances, or the app and `geogui-train`, can never append to the same run.
 """
 
 from __future__ import annotations
@@ -17,11 +21,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; one writer per run is then up to the user
+    fcntl = None
+
 from geogui.engine.metrics import BatchRecord, ModeChange, RunEvent, RunStarted, TrainerEvent
 from geogui.settings import Settings
 
 META_FILE = "meta.json"
 METRICS_FILE = "metrics.jsonl"
+LOCK_FILE = ".lock"
+# The `writer` tokens of the RunLogs open in this process: a run this process wrote and no longer
+# holds open (its log could not be closed, on a full disk) is not running, although the pid lives.
+_open_writers: set[str] = set()
 
 
 def _now() -> str:
@@ -30,11 +43,15 @@ def _now() -> str:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not also keep half a copy; the old file stands
+        raise
 
 
 def _versions() -> dict[str, str]:
@@ -57,6 +74,7 @@ class RunLog:
         """A new run directory at `path`, or, with `meta`, an existing one being continued."""
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock_run(self.path)
         self.meta: dict[str, Any] = meta or {
             "name": self.path.name, "status": "running", "started_at": _now(), "ended_at": None,
             "settings": json.loads(settings.model_dump_json()), "versions": _versions(),
@@ -65,9 +83,16 @@ class RunLog:
             "mode_changes": [], "events": [], "resumes": [],
         }
         # Who is writing, so that a reader can tell a live run from one whose process died.
-        self.meta.update(status="running", ended_at=None, pid=os.getpid(), host=socket.gethostname())
-        self._metrics = open(self.path / METRICS_FILE, "a", encoding="utf-8")
-        self._save_meta()
+        self._writer = secrets.token_hex(8)
+        self.meta.update(status="running", ended_at=None, pid=os.getpid(), host=socket.gethostname(),
+                         writer=self._writer)
+        _open_writers.add(self._writer)
+        try:
+            self._metrics = open(self.path / METRICS_FILE, "a", encoding="utf-8")
+            self._save_meta()
+        except BaseException:
+            self._release()
+            raise
 
     @classmethod
     def reopen(cls, path: Path, settings: Settings, from_step: int) -> "RunLog":
@@ -90,7 +115,16 @@ class RunLog:
             from geogui.paths import runs_dir
 
             root = runs_dir()
-        return cls(Path(root) / new_run_name(settings), settings)
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        for _ in range(100):  # two instances starting in the same second must not share a directory
+            path = root / new_run_name(settings)
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            return cls(path, settings)
+        raise RunLogError(f"{root}: no free run name")
 
     def _save_meta(self) -> None:
         write_json_atomic(self.path / META_FILE, self.meta)
@@ -114,14 +148,36 @@ class RunLog:
             self._save_meta()
 
     def close(self, status: str) -> None:
-        """Record the final status; idempotent."""
+        """Flush the metrics, record the final status and release the directory; idempotent.
+
+        Every part is attempted even when one fails (a full disk): the first OSError is raised after."""
         if self._metrics.closed:
             return
-        self._metrics.flush()
-        os.fsync(self._metrics.fileno())
-        self._metrics.close()
+        errors: list[OSError] = []
+        for part in (self._metrics.flush, lambda: os.fsync(self._metrics.fileno()), self._metrics.close):
+            try:
+                part()
+            except OSError as exc:
+                errors.append(exc)
+        if not self._metrics.closed:  # close() itself failed after a failed flush: drop the buffer
+            try:
+                self._metrics.close()
+            except OSError:
+                pass
         self.meta.update(status=status, ended_at=_now())
-        self._save_meta()
+        try:
+            self._save_meta()
+        except OSError as exc:
+            errors.append(exc)
+        self._release()
+        if errors:
+            raise errors[0]
+
+    def _release(self) -> None:
+        _open_writers.discard(self._writer)
+        if self._lock is not None:
+            self._lock.close()  # closing the descriptor drops the flock
+            self._lock = None
 
     def __enter__(self) -> "RunLog":
         return self
@@ -132,6 +188,22 @@ class RunLog:
 
 class RunLogError(ValueError):
     """A run directory that cannot be read; the message names the file and the problem."""
+
+
+def _lock_run(path: Path):
+    """The open lock file, held exclusively; RunLogError when another process (or RunLog) holds it."""
+    if fcntl is None:
+        return None
+    handle = open(path / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise RunLogError(f"{path}: the run is being written by another process") from None
+    except OSError:
+        handle.close()
+        raise
+    return handle
 
 
 def read_meta(path: Path) -> dict[str, Any]:
@@ -162,6 +234,8 @@ def effective_status(meta: dict[str, Any]) -> str:
     status = meta.get("status", "crashed")
     if status == "running" and meta.get("host") == socket.gethostname():
         pid = meta.get("pid")
+        if pid == os.getpid() and "writer" in meta:
+            return "running" if meta["writer"] in _open_writers else "crashed"
         if not isinstance(pid, int) or not _pid_alive(pid):
             return "crashed"
     return status

@@ -156,6 +156,7 @@ class TrainingWorker(QObject):
         batcher = MetricsBatcher(self._metrics_interval_s)
         last_step = 0
         finished: RunFinished | None = None
+        run_log = None
         try:
             if self._resume_dir is None:
                 run_log = RunLog.create(self._settings)
@@ -183,9 +184,12 @@ class TrainingWorker(QObject):
                 elif isinstance(event, RunFinished):
                     finished = event
         except Exception as exc:  # noqa: BLE001
+            from geogui.engine.failures import describe_failure
+
             log.exception("training run failed")
             self._send(batcher)
-            self.failed.emit(_one_line(exc))
+            where = run_log.path if run_log is not None else None
+            self.failed.emit(describe_failure(exc, last_step, where) or _one_line(exc))
             return
         self._send(batcher)
         self.finished.emit(finished or RunFinished(step=last_step, status="finished"))

@@ -14,7 +14,7 @@ from geogui.engine.metrics import BatchRecord
 from geogui.engine.recorder import record_run
 from geogui.engine.runlog import RunLog, effective_status, read_meta, read_metrics, read_run_records
 from geogui.engine.trainer import Trainer, build_state
-from geogui.settings import ModelSettings
+from geogui.settings import ModelSettings, Settings
 
 from .conftest import tiny_settings
 
@@ -137,11 +137,10 @@ def test_resume_refuses_a_live_run_and_conflicting_flags(tmp_path, capsys):
     assert "already at step 5 of 5" in capsys.readouterr().err
     assert main(["--resume", str(out), "--steps", "2", "--mode", "standard"]) == 2
     assert "--mode cannot be combined with --resume" in capsys.readouterr().err
-    meta = read_meta(out)
-    meta.update(status="running", pid=os.getpid())  # pretend this very process is still writing it
-    (out / "meta.json").write_text(json.dumps(meta))
+    writing = RunLog.reopen(out, Settings.model_validate(read_meta(out)["settings"]), 5)  # this process writes it
     assert main(["--resume", str(out), "--steps", "2"]) == 2
     assert "still being written" in capsys.readouterr().err
+    writing.close("stopped")
     assert main(["--resume", str(tmp_path / "nowhere"), "--steps", "2"]) == 2
     assert "meta.json: missing" in capsys.readouterr().err
 
