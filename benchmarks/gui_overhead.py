@@ -1,6 +1,6 @@
 """What the window costs training, measured in one run.
 
-    python benchmarks/gui_overhead.py [--steps N] [--rounds R] [--settings FILE]
+    python benchmarks/gui_overhead.py [--steps N] [--rounds R] [--settings FILE] [--redraw-only]
 
 Prints, one per line, `name=value`:
 - steps_per_s_headless, steps_per_s_window, steps_per_s_ratio (target >= 0.97): the same settings
@@ -11,8 +11,10 @@ Prints, one per line, `name=value`:
 - timer_lateness_p99_ms (target <= 10): a 10 ms timer on the GUI thread while training and plotting;
   how much later than due each tick fires.
 - redraw_1e6_point_series_ms (target <= 10): median time to hand one 1,000,000-point series to its
-  plot and paint the view; redraw_training_tab_3x1e6_points_ms: the whole Training tab's redraw,
-  painted, with batch time, raw loss and smoothed loss at 1,000,000 steps each.
+  plot (reduced to the view's pixels, as every redraw does) and paint the view;
+  redraw_training_tab_3x1e6_points_ms: the whole Training tab's redraw, painted, with batch time,
+  raw loss and smoothed loss at 1,000,000 steps each; smooth_1e6_points_ms: smoothing a whole
+  1,000,000-point loss afresh (what moving the smoothing slider costs).
 - launch_to_visible_s (target <= 1.5): from starting the process to the window being exposed.
 
 Each measurement runs in its own subprocess with a private config and data directory.
@@ -117,8 +119,14 @@ def child_redraw(points: int, repeats: int) -> dict:
         return 1000 * statistics.median(times)
 
     tab_ms = timed(board.redraw)  # batch time, raw loss and EMA: three 1e6-point series
-    series_ms = timed(lambda: batch_curve.setData(series.step.view(), series.batch_ms.view()))
-    return {"series_ms": series_ms, "tab_ms": tab_ms}
+    batch_time = board._shown("batch time (ms)", series.batch_ms.view())
+    series_ms = timed(lambda: board._draw(batch_curve, batch_time))
+    smooth = []
+    for _ in range(5):
+        start = time.perf_counter()
+        series.set_smoothing(0.6)
+        smooth.append(time.perf_counter() - start)
+    return {"series_ms": series_ms, "tab_ms": tab_ms, "smooth_ms": 1000 * statistics.median(smooth)}
 
 
 LAUNCH_PROBE = """
@@ -168,6 +176,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200, help="training steps per measurement (default 200)")
     parser.add_argument("--rounds", type=int, default=3, help="headless/window pairs, alternated (default 3)")
     parser.add_argument("--settings", help="settings JSON (default: the app's defaults)")
+    parser.add_argument("--redraw-only", action="store_true", help="only the redraw figures (no training)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -183,6 +192,9 @@ def main() -> None:
         print(json.dumps(out))
         return
 
+    if args.redraw_only:
+        print_redraw()
+        return
     extra = ["--steps", str(args.steps)] + (["--settings", args.settings] if args.settings else [])
     headless, window = [], []
     for _ in range(args.rounds):
@@ -194,10 +206,15 @@ def main() -> None:
     print(f"steps_per_s_window={w:.2f}")
     print(f"steps_per_s_ratio={w / h:.3f}")
     print(f"timer_lateness_p99_ms={statistics.median(r['lateness_p99_ms'] for r in window):.2f}")
+    print_redraw()
+    print(f"launch_to_visible_s={statistics.median(launch_to_visible() for _ in range(3)):.2f}")
+
+
+def print_redraw() -> None:
     redraw = run_child([], "redraw", "1000000", "20")
     print(f"redraw_1e6_point_series_ms={redraw['series_ms']:.2f}")
     print(f"redraw_training_tab_3x1e6_points_ms={redraw['tab_ms']:.2f}")
-    print(f"launch_to_visible_s={statistics.median(launch_to_visible() for _ in range(3)):.2f}")
+    print(f"smooth_1e6_points_ms={redraw['smooth_ms']:.2f}")
 
 
 def run_child(extra: list[str], *child_args: str) -> dict:
