@@ -1,11 +1,13 @@
 # Two commands, each doing all of its own set-up on a fresh machine:
 #   make run    set up and launch the app on the embedded default corpus
 #   make test   set up and run the whole test suite (offscreen)
+# and, separately (slow, not part of make test):
+#   make app    build geogui.app on macOS, a one-folder build in dist/geogui/ elsewhere
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench
+.PHONY: run test bench app
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +26,7 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/modes.py
+
+app: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[app]"
+	PYTHON=$(PY) packaging/build.sh
