@@ -12,6 +12,7 @@ is followed with a MetricsTail on a timer. Ticking two or more runs in the Runs 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -20,6 +21,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
 from geogui import paths, settings_store
+from geogui.engine.control_file import Command, Pause, Resume, SetMode, SetPenaltyWeight, Stop, append_command, describe
 from geogui.engine.export import ExportError, export_run
 from geogui.engine.metrics import (
     BatchRecord,
@@ -32,6 +34,8 @@ from geogui.engine.metrics import (
 )
 from geogui.engine.runlog import METRICS_FILE, RunLogError, effective_status, read_meta
 from geogui.engine.runs import MetricsTail
+from geogui.engine.tensorboard_export import INSTALL_HINT as TENSORBOARD_INSTALL_HINT
+from geogui.engine.tensorboard_export import tensorboard_available
 from geogui.gui.about_dialog import AboutDialog
 from geogui.gui.app_icon import app_icon
 from geogui.gui.plots import ExportTargetError, Overlay, PlotBoard
@@ -49,6 +53,7 @@ from geogui.settings import Mode, Settings, describe_validation_error
 MODE_FIELD = ("run", "mode")
 PENALTY_FIELD = ("run", "penalty_weight")
 FOLLOW_MS = 500  # how often a run written by another process is polled
+STALL_AFTER_S = 30.0  # a followed run with no new record for this long is shown as stalled
 RUN_EXPORT_FILTERS = {
     "CSV, one row per batch (*.csv)": ".csv",
     "JSONL, every record (*.jsonl)": ".jsonl",
@@ -61,7 +66,7 @@ PLOT_EXPORT_FILTERS = {"PNG image (*.png)": ".png", "SVG drawing (*.svg)": ".svg
 class MainWindow(QMainWindow):
     def __init__(self, settings: Settings, notice: str | None = None, persist: bool = True,
                  metrics_interval_s: float = METRICS_INTERVAL_S, follow_ms: int = FOLLOW_MS,
-                 runs_refresh_ms: int = REFRESH_MS) -> None:
+                 runs_refresh_ms: int = REFRESH_MS, stall_after_s: float = STALL_AFTER_S) -> None:
         super().__init__()
         self.setWindowTitle("geogui")
         self.setWindowIcon(app_icon())
@@ -80,6 +85,8 @@ class MainWindow(QMainWindow):
         self.notes: list[str] = []  # what was wrong with the current run's files, one line each
         self._tail: MetricsTail | None = None  # set while following a run another process writes
         self._tail_shape: RunShape | None = None
+        self._stall_after_s = stall_after_s
+        self._last_record_at = 0.0  # wall-clock time of the followed run's latest record
         self._overlay_cache: dict[Path, tuple[tuple[int, int], RunSeries]] = {}
         self.follow_timer = QTimer(self)
         self.follow_timer.setInterval(follow_ms)
@@ -163,6 +170,11 @@ class MainWindow(QMainWindow):
             action.setMenuRole(QAction.MenuRole.NoRole)
         export_all = file_menu.addAction("Export All Plots…", self.ask_export_plots)
         export_all.setMenuRole(QAction.MenuRole.NoRole)
+        # Without the optional extra the item stays, and says how to get it.
+        tensorboard_label = "Export to TensorBoard…" if tensorboard_available() else (
+            'Export to TensorBoard… (needs: pip install "geogui[tensorboard]")')
+        self.export_tensorboard_action = file_menu.addAction(tensorboard_label, self.ask_export_tensorboard)
+        self.export_tensorboard_action.setMenuRole(QAction.MenuRole.NoRole)
         file_menu.addSeparator()
         save_preset = file_menu.addAction("Save Preset…", self.presets.ask_and_save)
         # Without NoRole, Qt's text heuristics may move such items into the macOS application menu.
@@ -262,6 +274,9 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def toggle_pause(self) -> None:
+        if self.following:  # the trainer confirms with a paused/resumed event in the records
+            self._send_command(Resume() if self._paused else Pause())
+            return
         if self.session is None or self._stopping:
             return
         if self._paused:
@@ -271,6 +286,9 @@ class MainWindow(QMainWindow):
         self._set_paused(not self._paused)
 
     def stop_run(self) -> None:
+        if self.following:
+            self._send_command(Stop())
+            return
         if self.session is None or self._stopping:
             return
         self.session.stop()
@@ -394,6 +412,10 @@ class MainWindow(QMainWindow):
             self._warn("Cannot follow the run", f"{path / 'meta.json'}: no usable model settings")
             return False
         self._tail, self._tail_shape = MetricsTail(path), shape
+        try:  # until a record arrives, the trainer was last heard from when the file last changed
+            self._last_record_at = (path / METRICS_FILE).stat().st_mtime
+        except OSError:
+            self._last_record_at = time.time()
         self.plots.start_run(shape.presentations, shape.rotation_dimensions, shape.expert_names)
         self.status.reset()
         self.status.show_total(meta.get("total_steps") or meta["settings"]["run"].get("steps"))
@@ -402,6 +424,7 @@ class MainWindow(QMainWindow):
         self.poll_followed_run()
         if self._tail is not None:
             self.follow_timer.start()
+        self._update_actions()
         self.runs_panel.select(path)
         return True
 
@@ -421,8 +444,13 @@ class MainWindow(QMainWindow):
             self.plots.start_run(shape.presentations, shape.rotation_dimensions, shape.expert_names)
         if records:
             self._show_records(records)
+            self._last_record_at = time.time()
+            self._confirmed(records)
         if status == "running" or status is None and (path / METRICS_FILE).exists():
             self.status.show_run_state(path.name, "running")
+            silent = time.time() - self._last_record_at
+            self.status.show_following(
+                "paused" if self._paused else "alive" if silent <= self._stall_after_s else "stalled", silent)
             return
         notes = [TORN_TAIL_NOTE] if tail.incomplete_tail else []
         if tail.skipped_lines:
@@ -437,6 +465,30 @@ class MainWindow(QMainWindow):
     def _stop_following(self) -> None:
         self.follow_timer.stop()
         self._tail = self._tail_shape = None
+        self.status.show_following(None)
+        if self.session is None:
+            self._set_paused(False)
+        self._update_actions()
+
+    def _confirmed(self, records: list[LoggedRecord]) -> None:
+        """The followed trainer's answers to commands: the toolbar shows what it actually does."""
+        for record in records:
+            if isinstance(record, ModeChange):
+                self.toolbar.set_mode(Mode(record.mode))
+            elif isinstance(record, RunEvent) and record.kind in ("paused", "resumed"):
+                self._set_paused(record.kind == "paused")
+
+    def _send_command(self, command: Command) -> bool:
+        """Steer the followed run: append the command to its control file; the trainer applies it
+        between two batches and its records confirm it (the plots then mark a mode change)."""
+        path = self.current_run
+        try:
+            append_command(path, command, sender="geogui")
+        except OSError as exc:
+            self._warn("Cannot steer the run", f"{path}: the control file cannot be written ({exc.strerror or exc})")
+            return False
+        self.status.show_notice(f"Sent to {path.name}: {describe(command)}; it applies between two batches")
+        return True
 
     @property
     def following(self) -> bool:
@@ -452,6 +504,7 @@ class MainWindow(QMainWindow):
     def _set_current_run(self, path: Path | None, status: str | None = None) -> None:
         self.current_run = path
         self.setWindowTitle(f"{path.name} — geogui" if path is not None else "geogui")
+        self.plots.run_label = path.name if path is not None else ""  # named in the plots' readout and data
         self.status.show_run_state("" if path is None else path.name, status)
         self.runs_panel.protected = {path} if self.session is not None and path is not None else set()
         self._update_overlays()
@@ -550,6 +603,29 @@ class MainWindow(QMainWindow):
         if out:
             self.export_plots_to(_with_suffix(Path(out), PLOT_EXPORT_FILTERS.get(chosen, ".png")), plot)
 
+    def ask_export_tensorboard(self) -> None:
+        run = self.export_source()
+        if not tensorboard_available():
+            self._warn("TensorBoard is not installed", TENSORBOARD_INSTALL_HINT)
+            return
+        if run is None:
+            self._warn("Nothing to export", "Open a run, or select one in the Runs panel, first.")
+            return
+        logdir = QFileDialog.getExistingDirectory(self, f"TensorBoard log directory for {run.name}", str(Path.home()))
+        if logdir:
+            self.export_tensorboard_to(Path(logdir), run)
+
+    def export_tensorboard_to(self, logdir: Path, run: Path | None = None) -> bool:
+        """Write the run as event files in LOGDIR/<run name>/ (`tensorboard --logdir LOGDIR` shows it)."""
+        run = run or self.export_source()
+        try:
+            report = export_run(run, Path(logdir), "tensorboard")
+        except (ExportError, RunLogError, OSError) as exc:
+            self._warn("Export failed", " ".join(str(exc).split()))
+            return False
+        self.status.show_notice(f"Exported {run.name} for TensorBoard: {report}")
+        return True
+
     def export_plots_to(self, out: Path, plot=None) -> list[Path]:
         """One plot, or every tab as its own file (`<name>-<tab>.png`), as PNG or SVG by the suffix."""
         try:
@@ -568,11 +644,23 @@ class MainWindow(QMainWindow):
 
     # -- mode and penalty weight: toolbar <-> Run panel <-> trainer --------------------------------
     def _on_mode_chosen(self, mode: Mode) -> None:
+        if self.following:
+            self._send_command(SetMode(mode=mode))
+            return
         self.panel.set_raw(*MODE_FIELD, mode)
         if self.session is not None:
             self.session.request_mode(mode)
 
     def _on_penalty_entered(self, text: str) -> None:
+        if self.following:
+            try:
+                weight = SetPenaltyWeight(penalty_weight=text)
+            except ValidationError as exc:
+                self.toolbar.show_penalty_error(describe_validation_error(exc))
+                return
+            self.toolbar.show_penalty_error(None)
+            self._send_command(weight)
+            return
         self.panel.set_raw(*PENALTY_FIELD, text)
         settings = self.panel.settings()
         # During a run the panel holds the run's (valid) settings, so None here means this value is bad.
@@ -593,8 +681,9 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         idle = self.session is None
         self.toolbar.start_action.setEnabled(idle and self.panel.is_valid())
-        self.toolbar.pause_action.setEnabled(not idle and not self._stopping)
-        self.toolbar.stop_action.setEnabled(not idle and not self._stopping)
+        steerable = self.following or not idle and not self._stopping  # a followed run: its control file
+        self.toolbar.pause_action.setEnabled(steerable)
+        self.toolbar.stop_action.setEnabled(steerable)
         # A running trainer cannot change its model or data; only mode and penalty weight are live.
         self.panel.setEnabled(idle)
         self.presets.setEnabled(idle)
