@@ -12,6 +12,7 @@ is followed with a MetricsTail on a timer. Ticking two or more runs in the Runs 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -20,6 +21,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
 from geogui import paths, settings_store
+from geogui.engine.control_file import Command, Pause, Resume, SetMode, SetPenaltyWeight, Stop, append_command, describe
 from geogui.engine.export import ExportError, export_run
 from geogui.engine.metrics import (
     BatchRecord,
@@ -51,6 +53,7 @@ from geogui.settings import Mode, Settings, describe_validation_error
 MODE_FIELD = ("run", "mode")
 PENALTY_FIELD = ("run", "penalty_weight")
 FOLLOW_MS = 500  # how often a run written by another process is polled
+STALL_AFTER_S = 30.0  # a followed run with no new record for this long is shown as stalled
 RUN_EXPORT_FILTERS = {
     "CSV, one row per batch (*.csv)": ".csv",
     "JSONL, every record (*.jsonl)": ".jsonl",
@@ -63,7 +66,7 @@ PLOT_EXPORT_FILTERS = {"PNG image (*.png)": ".png", "SVG drawing (*.svg)": ".svg
 class MainWindow(QMainWindow):
     def __init__(self, settings: Settings, notice: str | None = None, persist: bool = True,
                  metrics_interval_s: float = METRICS_INTERVAL_S, follow_ms: int = FOLLOW_MS,
-                 runs_refresh_ms: int = REFRESH_MS) -> None:
+                 runs_refresh_ms: int = REFRESH_MS, stall_after_s: float = STALL_AFTER_S) -> None:
         super().__init__()
         self.setWindowTitle("geogui")
         self.setWindowIcon(app_icon())
@@ -82,6 +85,9 @@ class MainWindow(QMainWindow):
         self.notes: list[str] = []  # what was wrong with the current run's files, one line each
         self._tail: MetricsTail | None = None  # set while following a run another process writes
         self._tail_shape: RunShape | None = None
+        self._stall_after_s = stall_after_s
+        self._last_record_at = 0.0  # wall-clock time of the followed run's latest record
+        self._catching_up = False
         self._overlay_cache: dict[Path, tuple[tuple[int, int], RunSeries]] = {}
         self.follow_timer = QTimer(self)
         self.follow_timer.setInterval(follow_ms)
@@ -269,6 +275,9 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def toggle_pause(self) -> None:
+        if self.following:  # the trainer confirms with a paused/resumed event in the records
+            self._send_command(Resume() if self._paused else Pause())
+            return
         if self.session is None or self._stopping:
             return
         if self._paused:
@@ -278,6 +287,9 @@ class MainWindow(QMainWindow):
         self._set_paused(not self._paused)
 
     def stop_run(self) -> None:
+        if self.following:
+            self._send_command(Stop())
+            return
         if self.session is None or self._stopping:
             return
         self.session.stop()
@@ -401,14 +413,21 @@ class MainWindow(QMainWindow):
             self._warn("Cannot follow the run", f"{path / 'meta.json'}: no usable model settings")
             return False
         self._tail, self._tail_shape = MetricsTail(path), shape
+        try:  # until a new record arrives, the trainer was last heard from when the file last changed
+            self._last_record_at = (path / METRICS_FILE).stat().st_mtime
+        except OSError:
+            self._last_record_at = time.time()
+        self._catching_up = True  # the first poll reads the run's history: no sign of life
         self.plots.start_run(shape.presentations, shape.rotation_dimensions, shape.expert_names)
         self.status.reset()
         self.status.show_total(meta.get("total_steps") or meta["settings"]["run"].get("steps"))
         self._set_current_run(path, "running")
         self._set_notes([])
         self.poll_followed_run()
+        self._catching_up = False
         if self._tail is not None:
             self.follow_timer.start()
+        self._update_actions()
         self.runs_panel.select(path)
         return True
 
@@ -428,8 +447,14 @@ class MainWindow(QMainWindow):
             self.plots.start_run(shape.presentations, shape.rotation_dimensions, shape.expert_names)
         if records:
             self._show_records(records)
+            if not self._catching_up:
+                self._last_record_at = time.time()
+            self._confirmed(records)
         if status == "running" or status is None and (path / METRICS_FILE).exists():
             self.status.show_run_state(path.name, "running")
+            silent = time.time() - self._last_record_at
+            self.status.show_following(
+                "paused" if self._paused else "alive" if silent <= self._stall_after_s else "stalled", silent)
             return
         notes = [TORN_TAIL_NOTE] if tail.incomplete_tail else []
         if tail.skipped_lines:
@@ -444,6 +469,30 @@ class MainWindow(QMainWindow):
     def _stop_following(self) -> None:
         self.follow_timer.stop()
         self._tail = self._tail_shape = None
+        self.status.show_following(None)
+        if self.session is None:
+            self._set_paused(False)
+        self._update_actions()
+
+    def _confirmed(self, records: list[LoggedRecord]) -> None:
+        """The followed trainer's answers to commands: the toolbar shows what it actually does."""
+        for record in records:
+            if isinstance(record, ModeChange):
+                self.toolbar.set_mode(Mode(record.mode))
+            elif isinstance(record, RunEvent) and record.kind in ("paused", "resumed"):
+                self._set_paused(record.kind == "paused")
+
+    def _send_command(self, command: Command) -> bool:
+        """Steer the followed run: append the command to its control file; the trainer applies it
+        between two batches and its records confirm it (the plots then mark a mode change)."""
+        path = self.current_run
+        try:
+            append_command(path, command, sender="geogui")
+        except OSError as exc:
+            self._warn("Cannot steer the run", f"{path}: the control file cannot be written ({exc.strerror or exc})")
+            return False
+        self.status.show_notice(f"Sent to {path.name}: {describe(command)}; it applies between two batches")
+        return True
 
     @property
     def following(self) -> bool:
@@ -599,11 +648,23 @@ class MainWindow(QMainWindow):
 
     # -- mode and penalty weight: toolbar <-> Run panel <-> trainer --------------------------------
     def _on_mode_chosen(self, mode: Mode) -> None:
+        if self.following:
+            self._send_command(SetMode(mode=mode))
+            return
         self.panel.set_raw(*MODE_FIELD, mode)
         if self.session is not None:
             self.session.request_mode(mode)
 
     def _on_penalty_entered(self, text: str) -> None:
+        if self.following:
+            try:
+                weight = SetPenaltyWeight(penalty_weight=text)
+            except ValidationError as exc:
+                self.toolbar.show_penalty_error(describe_validation_error(exc))
+                return
+            self.toolbar.show_penalty_error(None)
+            self._send_command(weight)
+            return
         self.panel.set_raw(*PENALTY_FIELD, text)
         settings = self.panel.settings()
         # During a run the panel holds the run's (valid) settings, so None here means this value is bad.
@@ -624,8 +685,9 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         idle = self.session is None
         self.toolbar.start_action.setEnabled(idle and self.panel.is_valid())
-        self.toolbar.pause_action.setEnabled(not idle and not self._stopping)
-        self.toolbar.stop_action.setEnabled(not idle and not self._stopping)
+        steerable = self.following or not idle and not self._stopping  # a followed run: its control file
+        self.toolbar.pause_action.setEnabled(steerable)
+        self.toolbar.stop_action.setEnabled(steerable)
         # A running trainer cannot change its model or data; only mode and penalty weight are live.
         self.panel.setEnabled(idle)
         self.presets.setEnabled(idle)

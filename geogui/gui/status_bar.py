@@ -31,6 +31,8 @@ class RunStatusBar(QStatusBar):
         super().__init__(parent)
         self.run_state = QLabel("")
         self.run_state.setToolTip("The run shown in the plots")
+        self.follow_state = QLabel("")  # only while following a run another process writes
+        self.follow_state.setVisible(False)
         self.device = QLabel("device: –")
         self.progress_text = QLabel("step – / –")
         self.eta = QLabel("ETA –")
@@ -39,7 +41,7 @@ class RunStatusBar(QStatusBar):
         self.progress.setTextVisible(True)
         self.throughput = QLabel("– tok/s")
         self.memory = QLabel("mem –")
-        for widget in (self.run_state, self.device, self.progress_text, self.progress, self.eta, self.throughput,
+        for widget in (self.run_state, self.follow_state, self.device, self.progress_text, self.progress, self.eta, self.throughput,
                        self.memory):
             self.addPermanentWidget(widget)
         self._total_steps = 0
@@ -74,6 +76,19 @@ class RunStatusBar(QStatusBar):
         self.run_state.setText(text)
         color = {"running": "#2e7d32", "crashed": "#c62828", "failed": "#c62828"}.get(status or "")
         self.run_state.setStyleSheet(f"color: {color}; font-weight: bold;" if color else "")
+
+    def show_following(self, state: str | None, silent_s: float = 0.0) -> None:
+        """A followed run's trainer: "alive" (a record within the stall limit), "paused" or "stalled"
+        (nothing for `silent_s`); None when not following."""
+        self.follow_state.setVisible(state is not None)
+        if state is None:
+            return
+        text = f"following · {state}" + (f" ({format_duration(silent_s)} without a record)" if state == "stalled" else "")
+        self.follow_state.setText(text)
+        color = {"alive": "#2e7d32", "paused": "#b26a00", "stalled": "#c62828"}[state]
+        self.follow_state.setStyleSheet(f"color: {color};")
+        self.follow_state.setToolTip("The app follows this run's files and steers it through its control file; "
+                                     "alive = a new record within the stall limit")
 
     def show_total(self, total_steps: int | None) -> None:
         """The planned number of steps of a run read from disk (a live run's comes with RunStarted)."""
