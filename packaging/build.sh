@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build geogui for this platform with PyInstaller: dist/geogui.app on macOS, the one-folder build
-# dist/geogui/ elsewhere. Then run the built executable's --version, and print the artefact's path,
-# size and build time. `make app` sets up the environment and runs this.
+# dist/geogui/ elsewhere. Then check the build (its --version, and a 3-step run that saves a
+# screenshot, in throwaway settings and runs folders) and print the artefact's path, size and build
+# time. `make app` sets up the environment and runs this.
 #
 # Environment (all optional):
 #   PYTHON                    the Python whose environment has geogui, its dependencies and PyInstaller
@@ -47,6 +48,17 @@ if [[ "$version_line" != "$expected" ]]; then
     exit 1
 fi
 
+# A real run from the build: torch imports, trains 3 steps on the default corpus, the window draws.
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+if [[ "$(uname -s)" != "Darwin" ]]; then export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"; fi
+GEOGUI_CONFIG_DIR="$scratch/config" GEOGUI_DATA_DIR="$scratch/data" \
+    "$executable" --run-steps 3 --screenshot "$scratch/screenshot.png" >/dev/null
+if [[ ! -s "$scratch/screenshot.png" ]]; then
+    echo "build.sh: the built app did not save its screenshot" >&2
+    exit 1
+fi
+
 if [[ "$(uname -s)" == "Darwin" ]]; then
     codesign --verify --deep --strict "$artefact"
     # ditto keeps the bundle's symlinks (and so its signature) intact; zip -r would not.
@@ -65,4 +77,5 @@ fi
 echo "built: $artefact"
 echo "size: $(du -sh "$artefact" | cut -f1)"
 echo "version: $version_line"
+echo "checked: --version, and --run-steps 3 --screenshot"
 echo "build time: ${seconds} s"
