@@ -5,7 +5,9 @@ state, the step, the tokens seen, the current mode and penalty weight, and the m
 built with. The learning-rate schedules are pure functions of the step, so the step is their state.
 
 Writes are atomic (temporary file, fsync, rename): a crash mid-write leaves the previous
-`latest.pt` intact, never a torn one.
+`latest.pt` intact, never a torn one. The checkpoint before it is kept as `previous.pt`: when a run
+diverges right after a checkpoint, that checkpoint's weights are the ones that gave a non-finite
+loss, and `discard_latest_checkpoint` falls back to the one before.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 
 CHECKPOINT_DIR = "checkpoints"
 LATEST = "latest.pt"
+PREVIOUS = "previous.pt"
 FORMAT_VERSION = 1
 # Settings that decide the shapes of the saved tensors; the others (thresholds, weights) may change.
 SHAPE_FIELDS = ("d_model", "n_layers", "n_heads", "seq_len", "expert_hidden", "num_experts",
@@ -34,8 +37,20 @@ class CheckpointError(ValueError):
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    path = Path(run_dir) / CHECKPOINT_DIR / LATEST
-    return path if path.is_file() else None
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    for name in (LATEST, PREVIOUS):  # previous.pt alone: a crash between its two renames
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def discard_latest_checkpoint(run_dir: Path) -> None:
+    """The latest checkpoint's weights diverged: the one before becomes the latest (or there is none)."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    if (folder / PREVIOUS).is_file():
+        os.replace(folder / PREVIOUS, folder / LATEST)
+    else:
+        (folder / LATEST).unlink(missing_ok=True)
 
 
 def save_checkpoint(run_dir: Path, state: "TrainingState", model_settings: ModelSettings) -> Path:
@@ -62,6 +77,8 @@ def save_checkpoint(run_dir: Path, state: "TrainingState", model_settings: Model
             torch.save(payload, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        if target.exists():
+            os.replace(target, folder / PREVIOUS)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)  # the previous checkpoint stands; no half-written copy takes space
