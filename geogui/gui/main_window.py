@@ -38,6 +38,7 @@ from geogui.engine.tensorboard_export import INSTALL_HINT as TENSORBOARD_INSTALL
 from geogui.engine.tensorboard_export import tensorboard_available
 from geogui.gui.about_dialog import AboutDialog
 from geogui.gui.app_icon import app_icon
+from geogui.gui.nonfinite_alert import LOWER_FACTOR, NonFiniteAlert
 from geogui.gui.plots import ExportTargetError, Overlay, PlotBoard
 from geogui.gui.presets import PresetBar
 from geogui.gui.run_series import RunSeries
@@ -79,6 +80,9 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
         self.warning_box: QMessageBox | None = None
         self.about_box: AboutDialog | None = None
+        self.nonfinite_alert: NonFiniteAlert | None = None
+        self._nonfinite: RunEvent | None = None  # the report waiting for its good_checkpoint event
+        self._after_session = None  # what to do once the current session has ended (resume, restart)
         # What About says about the device: torch decides at the start of a run, in the worker thread.
         self.device_description = f"{settings.device.device} requested; chosen when a run starts"
         self.current_run: Path | None = None  # the run directory the plots show
@@ -223,9 +227,10 @@ class MainWindow(QMainWindow):
         self._start_session(settings)
         return True
 
-    def resume_run(self, path: Path) -> bool:
+    def resume_run(self, path: Path, learning_rate_factor: float = 1.0) -> bool:
         """Continue a stopped, crashed or failed run from its latest checkpoint, in its own directory
-        and with its own settings; its earlier records are plotted first, then the new ones live."""
+        and with its own settings (both learning rates times `learning_rate_factor`); its earlier
+        records are plotted first, then the new ones live."""
         path = Path(path)
         if self.session is not None:
             self._warn("Cannot resume", "A run is training; stop it before resuming another.")
@@ -245,6 +250,8 @@ class MainWindow(QMainWindow):
             return False
         try:
             settings = Settings.model_validate(meta["settings"])
+            if learning_rate_factor != 1.0:
+                settings = with_lower_learning_rates(settings, learning_rate_factor)
         except ValidationError as exc:
             self._warn("Cannot resume", f"{path / 'meta.json'}: {describe_validation_error(exc)}")
             return False
@@ -341,7 +348,37 @@ class MainWindow(QMainWindow):
             self._set_paused(event.kind == "paused")  # the trainer also pauses itself on a non-finite loss
         if event.kind == "device_fallback":
             self.device_description += f": {event.message}"
+        if event.kind == "nonfinite_loss":
+            self._nonfinite = event
+        elif event.kind == "good_checkpoint" and self._nonfinite is not None:
+            self._alert_nonfinite(self._nonfinite, event.step)
+            self._nonfinite = None
         self.status.show_event(event)
+
+    def _alert_nonfinite(self, report: RunEvent, good_checkpoint: int) -> None:
+        """The trainer has paused itself: say where and what went non-finite, and offer the ways on."""
+        settings = self.panel.settings()  # the run's own: the panel is locked while it trains
+        rate = settings.run.learning_rate if settings is not None else 0.0
+        box = NonFiniteAlert(report.message, report.step, good_checkpoint, rate, parent=self)
+        box.chosen.connect(lambda choice: self._on_nonfinite_choice(choice, good_checkpoint))
+        box.open()
+        self.nonfinite_alert = box
+
+    def _on_nonfinite_choice(self, choice: str, good_checkpoint: int) -> None:
+        if self.session is None:
+            return
+        if choice == "continue":
+            if self._paused:
+                self.toggle_pause()
+            return
+        if choice == "lower":
+            run, settings = self.current_run, self.panel.settings()
+            if good_checkpoint and run is not None:
+                self._after_session = lambda: self.resume_run(run, learning_rate_factor=LOWER_FACTOR)
+            elif settings is not None:
+                lowered = with_lower_learning_rates(settings, LOWER_FACTOR)
+                self._after_session = lambda: (self.panel.set_settings(lowered), self.start_run())
+        self.stop_run()
 
     def _on_failed(self, message: str) -> None:
         box = QMessageBox(QMessageBox.Icon.Critical, "Training failed", message, parent=self)
@@ -360,6 +397,9 @@ class MainWindow(QMainWindow):
             self._drop_session()
             self.runs_panel.protected.clear()
             self.runs_panel.refresh()
+        action, self._after_session = self._after_session, None
+        if action is not None:
+            action()
 
     def _drop_session(self) -> None:
         session, self.session = self.session, None
@@ -700,6 +740,14 @@ class MainWindow(QMainWindow):
             return
         if saved.notice:
             self.status.show_notice(saved.notice)
+
+
+def with_lower_learning_rates(settings: Settings, factor: float) -> Settings:
+    """Both learning rates times `factor`, validated (ValidationError if that leaves their bounds)."""
+    data = settings.model_dump()
+    data["run"]["learning_rate"] *= factor
+    data["run"]["rotation_learning_rate"] *= factor
+    return Settings.model_validate(data)
 
 
 def _with_suffix(path: Path, default: str) -> Path:
