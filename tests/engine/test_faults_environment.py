@@ -22,6 +22,7 @@ from geogui.engine.recorder import record_run
 from geogui.engine.runlog import RunLog, RunLogError, read_meta, read_metrics
 from geogui.engine.trainer import Trainer
 
+from ..fault_injection import FullDisk
 from .conftest import tiny_settings
 
 SETTINGS = {
@@ -67,38 +68,6 @@ def test_out_of_memory_mid_step_stops_with_a_clear_line_and_keeps_the_log(tmp_pa
     assert read_meta(out)["status"] == "failed"
     assert read_checkpoint_step(latest_checkpoint(out)) == 5  # the state before the failed step
     assert leftovers(out) == []
-
-
-class FullDisk:
-    """From the moment it fills, every write of the run directory fails with ENOSPC."""
-
-    def __init__(self, monkeypatch, after_step: int, error: int = errno.ENOSPC):
-        self.full = False
-        self.error = error
-        original_write, original_meta = RunLog.write, runlog_module.write_json_atomic
-        original_checkpoint = recorder_module.save_checkpoint
-
-        def write(log, event):
-            if isinstance(event, BatchRecord) and event.step > after_step:
-                self.full = True
-            self.check(log.path / "metrics.jsonl")
-            return original_write(log, event)
-
-        def write_meta(path, data):
-            self.check(path)
-            return original_meta(path, data)
-
-        def save_checkpoint(run_dir, *args):
-            self.check(run_dir / "checkpoints")
-            return original_checkpoint(run_dir, *args)
-
-        monkeypatch.setattr(RunLog, "write", write)
-        monkeypatch.setattr(runlog_module, "write_json_atomic", write_meta)
-        monkeypatch.setattr(recorder_module, "save_checkpoint", save_checkpoint)
-
-    def check(self, path) -> None:
-        if self.full:
-            raise OSError(self.error, os.strerror(self.error), str(path))
 
 
 def test_a_full_disk_stops_the_run_cleanly_and_nothing_written_is_lost(tmp_path, settings_file, monkeypatch, capsys):
