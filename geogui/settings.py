@@ -188,10 +188,14 @@ class DataSettings(_Section):
     @field_validator("path")
     @classmethod
     def _file_exists(cls, value: Path | None) -> Path | None:
+        # Resolved (~, .., symlinks) so that the run log names the file that was really read; only
+        # a regular file is accepted, not a directory, a device or a pipe.
         if value is not None:
-            value = value.expanduser()
-            if not value.is_file():
+            value = value.expanduser().resolve()
+            if not value.exists():
                 raise ValueError(f"data file not found: {value}")
+            if not value.is_file():
+                raise ValueError(f"data file is not a regular file: {value}")
         return value
 
 

@@ -607,6 +607,9 @@ _BOMS = (
 )
 
 
+# A data file is read into memory whole (bytes, text, then tokens): beyond this it is refused.
+MAX_DATA_BYTES = 2 * 2**30
+
 # Bytes that do not occur in text (tab, newline, form feed and carriage return do).
 _CONTROL_BYTES = tuple(b for b in range(32) if b not in (9, 10, 12, 13)) + (127,)
 
@@ -631,6 +634,10 @@ def read_training_text(path: Path) -> str:
 
 def _read_utf8_text(path: Path) -> str:
     try:
+        size = path.stat().st_size
+        if size > MAX_DATA_BYTES:
+            raise DataError(f"{path}: file is {size / 2**30:.1f} GiB; training data is read into memory whole, "
+                            f"at most {MAX_DATA_BYTES / 2**30:.0f} GiB")
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
