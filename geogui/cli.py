@@ -151,6 +151,10 @@ def train(settings: Settings, out: Path | None, quiet: bool = False,
     if launched_by_torchrun():  # one rank of a data-parallel run (torch.distributed is touched only then)
         from geogui.train_replicas import train_replica
 
+        if tensorboard is not None:
+            raise InputError("--tensorboard is not available under torchrun; export the run afterwards with "
+                             "geogui-export RUN_DIR --format tensorboard -o LOGDIR")
+
         return train_replica(settings, out, quiet, resume, corpus, collective_timeout_s)
     if resume is not None:
         checkpoint, from_step = resume

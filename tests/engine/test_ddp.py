@@ -16,6 +16,7 @@ import torch
 
 from geogui.engine.data import load_corpus
 from geogui.engine.metrics import BatchRecord
+from geogui.engine.runlog import read_run_records
 from geogui.engine.trainer import Trainer
 
 from .conftest import tiny_settings
@@ -138,6 +139,17 @@ def test_mode_switch_through_the_control_file_under_two_ranks(tmp_path):
     # Both ranks applied the switch at the same step: their parameters are bit-for-bit equal at the end.
     digests = meta["replicas"]["parameters_sha256"]
     assert len(digests) == 2 and digests[0] == digests[1] and meta["replicas"]["agree"]
+
+    # Checkpointed by 2 ranks, resumed by one process: step numbers and the mode carry on.
+    from geogui.cli import main
+
+    last = meta["steps_done"]
+    assert main(["--resume", str(out), "--steps", "2", "--quiet"]) == 0
+    resumed = json.loads((out / "meta.json").read_text(encoding="utf-8"))
+    assert resumed["status"] == "finished" and resumed["world_size"] == 1 and resumed["steps_done"] == last + 2
+    continued = [r for r in read_run_records(out) if r["kind"] == "batch"][-2:]
+    assert [r["step"] for r in continued] == [last + 1, last + 2]
+    assert all(r["mode"] == "geometric" for r in continued)
 
 
 @pytest.mark.slow
