@@ -512,11 +512,15 @@ class PlotBoard(QWidget):
         return ("range", tuple(master.viewRange()[0]), bins)
 
     def _on_view_changed(self, view: pg.ViewBox, *_args) -> None:
-        # A zoom, pan or resize: the visible tab's curves are reduced afresh (once per burst of events).
+        # A zoom, pan or resize: the view's curves are reduced afresh, at once when its tab is shown
+        # (once per burst of events), else when the tab is next shown.
         if self._drawn_view.get(view) == self._view_key(view):
             return
-        self._stale.add(self.tabs.currentIndex())
-        if not self._zoom_redraw_pending:
+        index = next((i for i, tab in enumerate(self._tabs) if any(p.getViewBox() is view for p in tab.plots)), None)
+        if index is None:
+            return
+        self._stale.add(index)
+        if index == self.tabs.currentIndex() and not self._zoom_redraw_pending:
             self._zoom_redraw_pending = True
             QTimer.singleShot(0, self._redraw_after_view_change)
 

@@ -216,3 +216,18 @@ def test_x_axis_selector_steps_wall_time_and_tokens(board):
     assert "step 5 · wall time (s) 0.05 · batch time" in text
     board.x_axis.setCurrentIndex(board.x_axis.findData("step"))
     assert board.markers[0][1].value() == 10.5
+
+
+def test_a_tab_shown_after_a_zoom_draws_the_zoomed_stretch_in_full_detail(board, qtbot):
+    board.start_run(0, 0)
+    million_batch_times(board, {})
+    board.tabs.setCurrentIndex(1)  # Learning rates: drawn whole, then hidden
+    board.tabs.setCurrentIndex(0)
+    lr_view = board.lr_plot.getViewBox()
+    assert board._drawn_view.get(lr_view)[0] == "auto" and 1 not in board._stale
+    board.batch_time_plot.setXRange(1_000, 2_000, padding=0)
+    qtbot.waitUntil(lambda: 0 not in board._stale, timeout=5000)
+    board.tabs.setCurrentIndex(1)  # not drawn since the zoom
+    qtbot.waitUntil(lambda: board._drawn_view.get(lr_view) == board._view_key(lr_view), timeout=5000)
+    x, _y = displayed(board.lr_model_curve)
+    assert x.min() >= 998 and x.max() <= 2_002 and len(x) >= 1_000  # every point of the stretch, none beyond
