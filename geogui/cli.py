@@ -230,6 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             if not tensorboard_available():
                 raise InputError(f"--tensorboard: {INSTALL_HINT}")
+            try:  # before the run directory exists: an unwritable LOGDIR leaves nothing behind
+                args.tensorboard.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(f"--tensorboard {args.tensorboard}: cannot write ({exc.strerror or exc})") from None
         if args.resume is not None:
             return resume_run(args)
         settings = resolve_settings(args)

@@ -154,3 +154,13 @@ def test_the_base_install_does_not_pull_tensorboard():
     for requirement in tensorboard:  # only with the extra, never in a plain install
         assert requirement.marker is not None and not requirement.marker.evaluate({"extra": ""})
         assert requirement.marker.evaluate({"extra": "tensorboard"})
+
+
+@needs_tensorboard
+def test_an_unwritable_logdir_is_refused_before_the_run_starts(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    out = tmp_path / "run"
+    assert main(["--steps", "2", "--out", str(out), "--tensorboard", str(blocker / "logs")]) == 2
+    assert f"--tensorboard {blocker / 'logs'}: cannot write" in capsys.readouterr().err
+    assert not out.exists()
