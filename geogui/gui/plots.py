@@ -287,9 +287,9 @@ class PlotBoard(QWidget):
                                      connect="finite")
         self.eval_curve = _curve(self.loss_plot, pen=None, symbol="o", symbolSize=7, symbolBrush="#d81b60",
                                  symbolPen=None, name="eval")
+        # In the legend only once there is one (see _draw_nonfinite).
         self.nonfinite_curve = _curve(self.loss_plot, pen=None, symbol="x", symbolSize=10,
-                                      symbolBrush=NONFINITE_COLOR, symbolPen=pg.mkPen(NONFINITE_COLOR, width=2),
-                                      name="not finite")
+                                      symbolBrush=NONFINITE_COLOR, symbolPen=pg.mkPen(NONFINITE_COLOR, width=2))
         self.angle_plot = self._add_plot(tab, "Rotation angles", "rad", legend=True, legend_columns=4)
         self._compare_y[self.batch_time_plot] = ("Batch time", lambda s: s.batch_ms.view(), False)
         self._compare_y[self.loss_plot] = ("Loss (smoothed over raw)", lambda s: s.loss.view(), True)
@@ -559,6 +559,13 @@ class PlotBoard(QWidget):
                 rows = np.searchsorted(series.step.view(), steps)
                 heights = smoothed[finite[np.maximum(np.searchsorted(finite, rows) - 1, 0)]]
         self.nonfinite_curve.setData(self._x_at_steps(steps), heights)
+        legend = self.loss_plot.legend
+        listed = legend.getLabel(self.nonfinite_curve) is not None
+        if bool(len(steps)) != listed:
+            if listed:
+                legend.removeItem(self.nonfinite_curve)
+            else:
+                legend.addItem(self.nonfinite_curve, "not finite")
 
     def _draw_lr(self) -> None:
         self._draw(self.lr_model_curve, self._shown("model lr", self.series.lr_model.view()))

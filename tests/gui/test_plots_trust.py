@@ -85,6 +85,7 @@ def test_one_spike_among_a_million_points_keeps_its_full_height_at_any_zoom(boar
 def test_log_y_on_and_off_per_plot(board):
     board.append([synthetic_record(step) for step in range(1, 31)])
     board.redraw()
+    assert board.loss_plot.legend.getLabel(board.nonfinite_curve) is None  # no "not finite" entry without one
     extras = board._extras[board.loss_plot]
     board.set_log_y(board.loss_plot, True)
     assert extras.log_y.isChecked() and board.loss_plot.getAxis("left").logMode
@@ -163,6 +164,8 @@ def test_export_data_writes_every_visible_run_raw_and_smoothed(board, tmp_path):
         ("eval loss", "25", "2.0")]
     # The non-finite loss is drawn as a marker, and the smoothed loss skips it.
     assert displayed(board.nonfinite_curve)[0].tolist() == [7.0]
+    assert board.loss_plot.legend.getLabel(board.nonfinite_curve).text == "not finite"
+    assert displayed(board.nonfinite_curve)[1].tolist() == [board.series.loss_ema.view()[5]]  # at the smoothed loss
 
     # Two runs compared: both, each raw and smoothed, in JSON.
     other = RunSeries(8, 4)
