@@ -811,7 +811,7 @@ class PlotBoard(QWidget):
         extras.outside_view = int(np.count_nonzero((values < low) | (values > high)))
         pad = (high - low) * 0.05 or max(abs(high) * 0.05, 1e-9)
         view.setYRange(low - pad, high + pad, padding=0)
-        extras.outlier_note.setText(f"{extras.outside_view} points outside view")
+        extras.outlier_note.setText(f"{extras.outside_view} point{'s' if extras.outside_view != 1 else ''} outside view")
         extras.outlier_note.setVisible(extras.outside_view > 0)
 
     # -- crosshair --------------------------------------------------------------------------------

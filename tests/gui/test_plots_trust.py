@@ -114,6 +114,14 @@ def test_fit_without_outliers_says_how_many_points_are_outside_and_drops_none(bo
     assert high < 100 and low > 5
     assert board.points_outside_view(plot) == 3
     assert board.outlier_note(plot) == "3 points outside view"
+    plot.setXRange(100, 200, padding=0)  # the fit and the count follow the visible stretch
+    board.redraw()
+    assert board.outlier_note(plot) == "2 points outside view"
+    plot.setXRange(30, 80, padding=0)
+    board.redraw()
+    assert board.outlier_note(plot) == "1 point outside view"
+    plot.enableAutoRange(x=True)
+    board.redraw()
     assert np.nanmax(displayed(board.batch_time_curve)[1]) == pytest.approx(2000.0)  # still drawn, off view
     assert len(board.shown_data(plot)[0].y) == 200
     entry.setChecked(False)
