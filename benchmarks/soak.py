@@ -133,7 +133,12 @@ def main() -> int:
         timer.timeout.connect(slot)
         timer.start()
         timers.append(timer)
-    QTimer.singleShot(int(args.minutes * 60_000), app.quit)
+    def finish() -> None:
+        for timer in timers:  # first: Qt 6's quit() closes the window, which ends the run
+            timer.stop()
+        app.quit()
+
+    QTimer.singleShot(int(args.minutes * 60_000), finish)
     window.plots.redrawn.connect(lambda _n: counts.__setitem__("redraws", counts["redraws"] + 1))
     if not window.start_run():
         print(f"cannot start: {window.panel.errors()}", file=sys.stderr)
@@ -164,6 +169,12 @@ def main() -> int:
     print(f"rss_peak_mb={peak:.0f}")
     print(f"rss_end_mb={samples[-1][1]:.0f}")
     print(f"rss_growth_mb={peak - baseline:.1f}")
+    half = [(t, mb) for t, mb in samples if t >= samples[-1][0] / 2]
+    if len(half) >= 3:  # a steady leak shows as a slope; a one-off step (a ghost waking, say) does not
+        mean_t = sum(t for t, _ in half) / len(half)
+        mean_mb = sum(mb for _, mb in half) / len(half)
+        slope = sum((t - mean_t) * (mb - mean_mb) for t, mb in half) / sum((t - mean_t) ** 2 for t, _ in half)
+        print(f"rss_slope_second_half_mb_per_min={slope * 60:.2f}")
     print(f"failures={len(failures)}")
     for failure in failures:
         print(f"failure: {failure}")
