@@ -7,6 +7,8 @@ Rules this module keeps:
 - Only the frozen records of `geogui.engine.metrics` cross threads.
 - Per-batch records are sent in lists about every 50 ms, not one signal per batch: a fast model
   makes thousands of batches a second and the GUI thread must not drown in queued events.
+- While the thread runs, Python's cyclic garbage collector runs on the GUI thread only
+  (`gui_thread_gc`): a cycle holding a Qt object must never be destroyed in the training thread.
 - Stopping never uses QThread.terminate(): the trainer is asked to stop, which it does within one
   batch, and the thread's event loop ends when the run slot returns.
 - A resumed run (`resume_dir`) continues that directory from its latest checkpoint. Its earlier
@@ -25,6 +27,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished, RunStarted
+from geogui.gui.gui_thread_gc import gui_thread_garbage_collection
 from geogui.settings import Mode, Settings
 
 log = logging.getLogger(__name__)
@@ -240,10 +243,26 @@ class TrainingSession(QObject):
         self.worker_thread.setObjectName("geogui-training")
         self.worker.moveToThread(self.worker_thread)
         self.worker_thread.started.connect(self.worker.run)
-        self.worker_thread.finished.connect(self.ended)
+        self.worker_thread.finished.connect(self._thread_finished)
+        self._holding_gc = False
 
     def start(self) -> None:
+        gui_thread_garbage_collection().hold()
+        self._holding_gc = True
         self.worker_thread.start()
+
+    @Slot()
+    def _thread_finished(self) -> None:
+        # `finished` is emitted by the ending thread itself: wait until it is really gone before
+        # the collector may run in any thread again.
+        self.worker_thread.wait()
+        self._release_gc()
+        self.ended.emit()
+
+    def _release_gc(self) -> None:
+        if self._holding_gc:
+            self._holding_gc = False
+            gui_thread_garbage_collection().release()
 
     def pause(self) -> None:
         self.worker.pause()
@@ -265,6 +284,7 @@ class TrainingSession(QObject):
         self.worker.stop()
         self.worker_thread.quit()
         self.worker_thread.wait()
+        self._release_gc()
 
 
 def _one_line(exc: BaseException) -> str:
