@@ -8,7 +8,10 @@ The PNGs and the .icns are drawn from icon.svg by packaging/make_icons.py.
 from __future__ import annotations
 
 from importlib.resources import files
-from importlib.resources.abc import Traversable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # importlib.resources.abc is new in Python 3.11
+    from importlib.resources.abc import Traversable
 
 ICON_SIZES = (16, 32, 48, 64, 128, 256, 512, 1024)  # the PNGs under icons/
 ICNS_NAME = "geogui.icns"
