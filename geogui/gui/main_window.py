@@ -81,7 +81,8 @@ class MainWindow(QMainWindow):
         self.warning_box: QMessageBox | None = None
         self.about_box: AboutDialog | None = None
         self.nonfinite_alert: NonFiniteAlert | None = None
-        self._nonfinite: RunEvent | None = None  # the report waiting for its good_checkpoint event
+        self._nonfinite: RunEvent | None = None  # a non-finite report waiting for the pause it causes
+        self._good_checkpoint = 0  # the step of the checkpoint kept after it
         self._after_session = None  # what to do once the current session has ended (resume, restart)
         # What About says about the device: torch decides at the start of a run, in the worker thread.
         self.device_description = f"{settings.device.device} requested; chosen when a run starts"
@@ -348,10 +349,14 @@ class MainWindow(QMainWindow):
             self._set_paused(event.kind == "paused")  # the trainer also pauses itself on a non-finite loss
         if event.kind == "device_fallback":
             self.device_description += f": {event.message}"
+        # The alert waits for the pause that follows the report, so that its choices act on a
+        # trainer that has really paused.
         if event.kind == "nonfinite_loss":
-            self._nonfinite = event
-        elif event.kind == "good_checkpoint" and self._nonfinite is not None:
-            self._alert_nonfinite(self._nonfinite, event.step)
+            self._nonfinite, self._good_checkpoint = event, 0
+        elif event.kind == "good_checkpoint":
+            self._good_checkpoint = event.step
+        elif event.kind == "paused" and self._nonfinite is not None:
+            self._alert_nonfinite(self._nonfinite, self._good_checkpoint)
             self._nonfinite = None
         self.status.show_event(event)
 
