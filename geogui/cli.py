@@ -128,6 +128,22 @@ class ProgressBar:
         self.stream.flush()
 
 
+def report_event(event, run_path: Path, bar: ProgressBar | None, replicas_text: str = "") -> None:
+    """What the terminal shows of one engine event; the run log has everything."""
+    from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent, RunStarted
+
+    if isinstance(event, RunStarted):
+        print(f"run {run_path}  {replicas_text}device {event.device}  {event.parameters:,} parameters  "
+              f"data: {event.data_source}", file=sys.stderr)
+    elif isinstance(event, BatchRecord) and bar:
+        bar.update(event.step, event.loss, event.batch_time_s * 1e3, event.mode)
+    elif isinstance(event, EvalRecord) and bar:
+        bar.message(f"step {event.step}: eval loss {event.loss:.4f}  perplexity {event.perplexity:.2f}")
+    elif isinstance(event, (RunEvent, ModeChange)):
+        text = event.message if isinstance(event, RunEvent) else f"mode -> {event.mode}"
+        print(("\n" if bar and bar.interactive else "") + text, file=sys.stderr)
+
+
 def train(settings: Settings, out: Path | None, quiet: bool = False,
           resume: tuple[Path, int] | None = None, tensorboard: Path | None = None,
           collective_timeout_s: float = 600.0) -> int:
@@ -137,7 +153,7 @@ def train(settings: Settings, out: Path | None, quiet: bool = False,
     from geogui.engine.control_file import ControlFileReader
     from geogui.engine.data import DataError, load_corpus
     from geogui.engine.memory_estimate import MemoryEstimateError, refuse_if_too_big
-    from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished, RunStarted
+    from geogui.engine.metrics import RunFinished
     from geogui.engine.recorder import record_run
     from geogui.engine.trainer import Trainer
 
@@ -176,17 +192,8 @@ def train(settings: Settings, out: Path | None, quiet: bool = False,
         for event in record_run(trainer, log):
             if mirror is not None:
                 mirror.write(event)
-            if isinstance(event, RunStarted):
-                print(f"run {log.path}  device {event.device}  {event.parameters:,} parameters  "
-                      f"data: {event.data_source}", file=sys.stderr)
-            elif isinstance(event, BatchRecord) and bar:
-                bar.update(event.step, event.loss, event.batch_time_s * 1e3, event.mode)
-            elif isinstance(event, EvalRecord) and bar:
-                bar.message(f"step {event.step}: eval loss {event.loss:.4f}  perplexity {event.perplexity:.2f}")
-            elif isinstance(event, (RunEvent, ModeChange)):
-                text = event.message if isinstance(event, RunEvent) else f"mode -> {event.mode}"
-                print(("\n" if bar and bar.interactive else "") + text, file=sys.stderr)
-            elif isinstance(event, RunFinished):
+            report_event(event, log.path, bar)
+            if isinstance(event, RunFinished):
                 status = event.status
     except KeyboardInterrupt:
         status = "stopped"

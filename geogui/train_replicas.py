@@ -41,10 +41,10 @@ def _start(settings: Settings, timeout_s: float):
 
 def train_replica(settings: Settings, out: Path | None, quiet: bool, resume: tuple[Path, int] | None,
                   corpus, timeout_s: float) -> int:
-    from geogui.cli import ProgressBar
+    from geogui.cli import ProgressBar, report_event
     from geogui.engine.control_file import ControlFileReader
     from geogui.engine.distributed import SharedCommands
-    from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished, RunStarted
+    from geogui.engine.metrics import RunFinished
     from geogui.engine.recorder import record_run
     from geogui.engine.runlog import RunLog
     from geogui.engine.trainer import Trainer
@@ -79,16 +79,7 @@ def train_replica(settings: Settings, out: Path | None, quiet: bool, resume: tup
                         print("warning: the ranks' parameters differ at the end of the run", file=sys.stderr)
             if not lead:
                 continue
-            if isinstance(event, RunStarted):
-                print(f"run {log.path}  {replicas.world_size} ranks ({replicas.backend})  device {event.device}  "
-                      f"{event.parameters:,} parameters  data: {event.data_source}", file=sys.stderr)
-            elif isinstance(event, BatchRecord) and bar:
-                bar.update(event.step, event.loss, event.batch_time_s * 1e3, event.mode)
-            elif isinstance(event, EvalRecord) and bar:
-                bar.message(f"step {event.step}: eval loss {event.loss:.4f}  perplexity {event.perplexity:.2f}")
-            elif isinstance(event, (RunEvent, ModeChange)):
-                text = event.message if isinstance(event, RunEvent) else f"mode -> {event.mode}"
-                print(("\n" if bar and bar.interactive else "") + text, file=sys.stderr)
+            report_event(event, log.path, bar, f"{replicas.world_size} ranks ({replicas.backend})  ")
     except KeyboardInterrupt:
         status = "stopped"
     except Exception as exc:  # noqa: BLE001 - any failure ends every rank, and rank 0 records why
