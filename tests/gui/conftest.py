@@ -47,6 +47,18 @@ def synthetic_record(step: int, mode: str = "geometric_fast", presentations: int
     )
 
 
+@pytest.fixture
+def window(qtbot):
+    """A window whose run would train for a long time unless stopped, polling a followed run every 20 ms
+    (test modules that need another window define their own `window`)."""
+    from geogui.gui.main_window import MainWindow
+
+    window = MainWindow(tiny_settings(steps=100_000), persist=False, follow_ms=20)
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
 def only_run_dir() -> Path:
     from geogui import paths
 

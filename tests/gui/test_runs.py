@@ -31,14 +31,6 @@ from .conftest import tiny_settings
 TIMEOUT_MS = 60_000
 
 
-@pytest.fixture
-def window(qtbot) -> MainWindow:
-    window = MainWindow(tiny_settings(steps=100_000), persist=False, follow_ms=20)
-    qtbot.addWidget(window)
-    window.show()
-    return window
-
-
 def record(name: str, steps: int = 24, stop_at: int | None = None, **run):
     """A real run directory under the runs folder, trained to the end or stopped after `stop_at`."""
     settings = tiny_settings(steps=steps, checkpoint_interval=0, **run)

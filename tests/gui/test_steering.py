@@ -23,14 +23,6 @@ from .conftest import synthetic_record, tiny_settings
 TIMEOUT_MS = 60_000
 
 
-@pytest.fixture
-def window(qtbot) -> MainWindow:
-    window = MainWindow(tiny_settings(steps=100_000), persist=False, follow_ms=20)
-    qtbot.addWidget(window)
-    window.show()
-    return window
-
-
 def commands(run_dir) -> list[dict]:
     path = run_dir / CONTROL_FILE
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
