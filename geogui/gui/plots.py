@@ -862,34 +862,34 @@ class PlotBoard(QWidget):
                                log_y=self._extras[plot].log_y.isChecked())
 
     def ask_export_data(self, plot: pg.PlotItem) -> None:
-        name = self._plot_name(plot)
-        filters = {"CSV, one row per point (*.csv)": ".csv", "JSON (*.json)": ".json"}
-        out, chosen = QFileDialog.getSaveFileName(self, f"Export data of {name}",
-                                                  str(Path.home() / f"{_slug(name)}.csv"), ";;".join(filters))
-        if not out:
-            return
-        out = Path(out)
-        if out.suffix.lower() not in filters.values():
-            out = out.with_name(out.name + filters.get(chosen, ".csv"))
-        try:
-            self.export_data(out, plot)
-        except PlotDataError as exc:
-            QMessageBox.warning(self, "Export failed", str(exc))
+        out = self._ask_save_path(f"Export data of {self._plot_name(plot)}", self._plot_name(plot),
+                                  {"CSV, one row per point (*.csv)": ".csv", "JSON (*.json)": ".json"})
+        if out is not None:
+            try:
+                self.export_data(out, plot)
+            except PlotDataError as exc:
+                QMessageBox.warning(self, "Export failed", str(exc))
 
     def ask_export_image(self, plot: pg.PlotItem) -> None:
-        name = self._plot_name(plot)
-        filters = {"PNG image (*.png)": ".png", "SVG drawing (*.svg)": ".svg"}
-        out, chosen = QFileDialog.getSaveFileName(self, f"Export image of {name}",
-                                                  str(Path.home() / f"{_slug(name)}.png"), ";;".join(filters))
+        out = self._ask_save_path(f"Export image of {self._plot_name(plot)}", self._plot_name(plot),
+                                  {"PNG image (*.png)": ".png", "SVG drawing (*.svg)": ".svg"})
+        if out is not None:
+            try:
+                self.export_image(out, plot)
+            except ExportTargetError as exc:
+                QMessageBox.warning(self, "Export failed", str(exc))
+
+    def _ask_save_path(self, title: str, name: str, filters: dict[str, str]) -> Path | None:
+        """A file chosen in a save dialog, given the chosen filter's suffix when it has none of them."""
+        first_suffix = next(iter(filters.values()))
+        out, chosen = QFileDialog.getSaveFileName(self, title, str(Path.home() / f"{_slug(name)}{first_suffix}"),
+                                                  ";;".join(filters))
         if not out:
-            return
+            return None
         out = Path(out)
         if out.suffix.lower() not in filters.values():
-            out = out.with_name(out.name + filters.get(chosen, ".png"))
-        try:
-            self.export_image(out, plot)
-        except ExportTargetError as exc:
-            QMessageBox.warning(self, "Export failed", str(exc))
+            out = out.with_name(out.name + filters.get(chosen, first_suffix))
+        return out
 
     def export_image(self, out: Path, plot: pg.PlotItem | None = None) -> list[Path]:
         """Write one plot, or every tab (one file per tab), as PNG or SVG by the suffix of `out`.
