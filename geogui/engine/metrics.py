@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any, Union
+from typing import Any, Iterator, Union
 
 import numpy as np
 
@@ -175,3 +175,19 @@ def record_from_json(data: dict[str, Any]) -> LoggedRecord | None:
     if kind == "event":
         return RunEvent(int(data["step"]), data["event"], data.get("message", ""))
     return None
+
+
+def split_at_mode_changes(records) -> Iterator[list[BatchRecord | EvalRecord] | ModeChange]:
+    """Logged records as runs of consecutive batch/eval records and the mode changes between them, in
+    order (other events dropped): how a replayed history is fed to the plots like a live run."""
+    chunk: list[BatchRecord | EvalRecord] = []
+    for record in records:
+        if isinstance(record, (BatchRecord, EvalRecord)):
+            chunk.append(record)
+        elif isinstance(record, ModeChange):
+            if chunk:
+                yield chunk
+                chunk = []
+            yield record
+    if chunk:
+        yield chunk

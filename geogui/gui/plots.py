@@ -28,7 +28,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMessageBox, QTabWidget, QVBoxLayout,
                                QWidget)
 
-from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeChange
+from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeChange, split_at_mode_changes
 from geogui.gui.palette import RAW_ALPHA, SEGMENT_ALPHA, mode_color
 from geogui.gui.peak_reduce import peak_reduce, visible_rows
 from geogui.gui.plot_controls import SmoothingSlider
@@ -358,17 +358,11 @@ class PlotBoard(QWidget):
     def load(self, records: Iterable[LoggedRecord]) -> None:
         """Feed records read from disk through the same path as live ones: batches and evaluations to
         `append` (in runs of consecutive records), mode changes to `add_mode_change`."""
-        chunk: list[BatchRecord | EvalRecord] = []
-        for record in records:
-            if isinstance(record, (BatchRecord, EvalRecord)):
-                chunk.append(record)
-            elif isinstance(record, ModeChange):
-                if chunk:
-                    self.append(chunk)
-                    chunk = []
-                self.add_mode_change(record)
-        if chunk:
-            self.append(chunk)
+        for part in split_at_mode_changes(records):
+            if isinstance(part, ModeChange):
+                self.add_mode_change(part)
+            else:
+                self.append(part)
 
     @property
     def comparing(self) -> bool:

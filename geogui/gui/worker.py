@@ -26,7 +26,8 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished, RunStarted
+from geogui.engine.metrics import (BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished, RunStarted,
+                                   split_at_mode_changes)
 from geogui.gui.gui_thread_gc import gui_thread_garbage_collection
 from geogui.settings import Mode, Settings
 
@@ -212,17 +213,11 @@ class TrainingWorker(QObject):
         return checkpoint, step, history
 
     def _send_history(self, history: list) -> None:
-        chunk: list[BatchRecord | EvalRecord] = []
-        for record in history:
-            if isinstance(record, (BatchRecord, EvalRecord)):
-                chunk.append(record)
-            elif isinstance(record, ModeChange):
-                if chunk:
-                    self.metrics_ready.emit(chunk)
-                    chunk = []
-                self.mode_changed.emit(record)
-        if chunk:
-            self.metrics_ready.emit(chunk)
+        for part in split_at_mode_changes(history):
+            if isinstance(part, ModeChange):
+                self.mode_changed.emit(part)
+            else:
+                self.metrics_ready.emit(part)
 
     def _send(self, batcher: MetricsBatcher) -> None:
         ready = batcher.drain()
