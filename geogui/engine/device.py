@@ -66,6 +66,17 @@ def free_memory_bytes(device: torch.device) -> int | None:
     return None
 
 
+def driver_memory_bytes(device: torch.device) -> float:
+    """Memory the device's driver holds for this process: on MPS the allocator's caches and compiled
+    graphs too (which `memory_bytes` leaves out), on CUDA the caching allocator's reserved bytes;
+    0 on the CPU."""
+    if device.type == "cuda":
+        return float(torch.cuda.memory_reserved(device))
+    if device.type == "mps":
+        return float(torch.mps.driver_allocated_memory())
+    return 0.0
+
+
 def memory_bytes(device: torch.device) -> float:
     """Memory in use: allocator bytes on an accelerator; the process's resident set on CPU."""
     if device.type == "cuda":
