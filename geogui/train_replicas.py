@@ -24,19 +24,29 @@ def launched_by_torchrun(environ: dict[str, str] | None = None) -> bool:
 
 
 def _start(settings: Settings, timeout_s: float):
+    """This rank's replicas, and the settings its trainer runs with: `auto`, which would pick MPS on a
+    Mac, becomes the CPU there (said once on stderr); an explicit `--device mps` is refused."""
     import torch
 
     from geogui.cli import InputError
-    from geogui.engine.device import choose_device
+    from geogui.engine.device import choose_device, mps_available
     from geogui.engine.distributed import DistributedReplicas
 
-    if settings.device.device in ("auto", "cuda") and torch.cuda.is_available():
+    requested = settings.device.device
+    if requested in ("auto", "cuda") and torch.cuda.is_available():
         # Before anything touches CUDA: "cuda" is then this rank's own GPU, not every rank's GPU 0.
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
-    device = choose_device(settings.device.device).device
+    elif requested == "auto" and mps_available():
+        if int(os.environ.get("RANK", "0")) == 0:
+            print("torch.distributed has no MPS backend: training on the CPU (pass --device cpu to silence this)",
+                  file=sys.stderr)
+        # The trainer chooses its device again from its settings: they must say CPU too.
+        settings = settings.model_copy(update={"device": settings.device.model_copy(update={"device": "cpu"})})
+        requested = "cpu"
+    device = choose_device(requested).device
     if device.type == "mps":
         raise InputError("torch.distributed has no MPS backend; train in one process, or pass --device cpu")
-    return DistributedReplicas(device.type, timeout_s)
+    return DistributedReplicas(device.type, timeout_s), settings
 
 
 def train_replica(settings: Settings, out: Path | None, quiet: bool, resume: tuple[Path, int] | None,
@@ -49,7 +59,7 @@ def train_replica(settings: Settings, out: Path | None, quiet: bool, resume: tup
     from geogui.engine.runlog import RunLog
     from geogui.engine.trainer import Trainer
 
-    replicas = _start(settings, timeout_s)
+    replicas, trainer_settings = _start(settings, timeout_s)
     replicas.install_termination_handler()
     lead = replicas.rank == 0
     log: RunLog | None = None
@@ -66,7 +76,7 @@ def train_replica(settings: Settings, out: Path | None, quiet: bool, resume: tup
                             ranks=[asdict(info) for info in replicas.ranks])
             bar = None if quiet else ProgressBar(settings.run.steps, start=resume[1] if resume else 0)
         run_dir = Path(replicas.share(str(log.path) if lead else None))
-        trainer = Trainer(settings, on_nonfinite="stop", corpus=corpus,
+        trainer = Trainer(trainer_settings, on_nonfinite="stop", corpus=corpus,
                           resume_from=resume[0] if resume else None, replicas=replicas,
                           commands=SharedCommands(ControlFileReader(run_dir) if lead else None, replicas))
         for event in record_run(trainer, log) if lead else trainer.run():

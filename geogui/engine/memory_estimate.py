@@ -17,9 +17,14 @@ With every ghost awake (the most a step can hold), a test holds the activation t
 1.25 times the bytes autograd really saves (measured: 1.02-1.05 at the default sizes), and the
 parameter count exact.
 
-Available memory: CUDA's free device memory when the caller passes it (only the training thread may
-ask torch); otherwise the host's: MemAvailable from /proc/meminfo on Linux, else physical memory from
-os.sysconf (macOS, whose GPU shares it). Where neither exists (Windows), nothing is refused.
+Available memory: an accelerator's own budget when the caller passes it (only the training thread may
+ask torch): CUDA's free device memory, or MPS's recommended maximum less what its driver holds;
+otherwise the host's: MemAvailable from /proc/meminfo on Linux, else physical memory from os.sysconf
+(macOS, whose GPU shares it). Where neither exists (Windows), nothing is refused.
+
+On MPS a size is also refused when one batched matmul (`bmm`) of a step would hold more than 2**31
+elements in an operand or its result: torch's MPS bmm returns silently wrong values past 2**32
+(pytorch#197636), and the factor 2 is a margin.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ FLOAT_BYTES = 4
 # What a training process needs besides the step itself: the interpreter, torch's libraries and
 # allocator slack. Measured: an idle process with torch imported holds about 300-400 MB resident.
 BASELINE_BYTES = 400 * 2**20
+# Half of 2**32, past which torch's MPS bmm is silently wrong (pytorch#197636): a margin of 2.
+MPS_BMM_LIMIT = 2**31
 
 
 class MemoryEstimateError(ValueError):
@@ -130,14 +137,86 @@ def host_available_bytes() -> int | None:
         return None
 
 
+@dataclass(frozen=True)
+class BatchedMatmul:
+    """One `bmm` (or `baddbmm`) of a training step on MPS and the largest of its operands and result."""
+    elements: int
+    what: str  # the tensor and its sizes, for the message
+    lower: str  # the settings that shrink it
+
+
+def mps_batched_matmuls(settings: Settings, mode: Mode) -> list[BatchedMatmul]:
+    """The batched matmuls a step in `mode` runs on MPS (the backward pass runs the same sizes again).
+
+    - Attention: no fused kernel on MPS, so the B x heads x T x T scores are a bmm's result, and the
+      next bmm's operand. In geometric mode a pass holds `presentation_chunk` presentations' batches.
+    - Geometric mode's experts: one baddbmm over the presentations of a pass, (B*T) x D into
+      (B*T) x expert_hidden and back.
+    - Geometric mode's Gram matrix of the P final hidden states: an einsum, i.e. a bmm over the
+      B*T tokens whose operand holds all P x B x T x D states (it is not chunked).
+    The routed experts use 2-D matmuls, which this limit does not concern."""
+    m, run = settings.model, settings.run
+    batch, time, heads, d, h, n = run.batch_size, m.seq_len, m.n_heads, m.d_model, m.expert_hidden, m.presentations
+    tokens = batch * time
+    if mode is not Mode.GEOMETRIC:
+        return [BatchedMatmul(batch * heads * time * time,
+                              f"attention scores: batch {batch} x {heads} heads x {time} x {time} positions",
+                              "the batch size, sequence length or attention heads")]
+    per_pass = min(m.presentation_chunk or n, n)
+    widest, wide_name = (h, "expert hidden size") if h >= d else (d, "model width")
+    matmuls = [
+        BatchedMatmul(per_pass * batch * heads * time * time,
+                      f"attention scores: {per_pass} presentations x batch {batch} x {heads} heads x {time} x "
+                      f"{time} positions",
+                      "the batch size, sequence length, attention heads or presentations per pass"),
+        BatchedMatmul(per_pass * tokens * widest,
+                      f"geometric experts: {per_pass} presentations x batch {batch} x {time} positions x "
+                      f"{wide_name} {widest}",
+                      f"the batch size, sequence length, {wide_name} or presentations per pass"),
+    ]
+    if n > 1:
+        matmuls.append(BatchedMatmul(n * tokens * d, f"Gram matrix of the hidden states: {n} presentations x batch "
+                                     f"{batch} x {time} positions x model width {d}",
+                                     "the batch size, sequence length or model width"))
+    return matmuls
+
+
+def largest_mps_bmm(settings: Settings, mode: Mode | None = None) -> BatchedMatmul:
+    """The largest batched matmul of a step on MPS in `mode` (default: of every mode the run may switch to)."""
+    modes = (Mode.STANDARD, Mode.GEOMETRIC) if mode is None else (mode,)
+    return max((each for m in modes for each in mps_batched_matmuls(settings, m)), key=lambda b: b.elements)
+
+
+def largest_mps_bmm_elements(settings: Settings, mode: Mode | None = None) -> int:
+    return largest_mps_bmm(settings, mode).elements
+
+
+def check_mps_bmm(settings: Settings) -> str | None:
+    """None when every batched matmul of a step stays within MPS_BMM_LIMIT elements, else one line
+    naming the largest and the settings to lower."""
+    largest = largest_mps_bmm(settings)
+    if largest.elements <= MPS_BMM_LIMIT:
+        return None
+    return (f"too large for MPS: one batched matmul of a step would hold {largest.elements:,} elements "
+            f"({largest.what}), over the 2**31 that torch's MPS matmul is trusted with (it silently computes "
+            f"wrong values past 2**32). Lower {largest.lower}")
+
+
 def check_fits(settings: Settings, available_bytes: int | None = None,
                device_type: str | None = None) -> str | None:
-    """None when a step fits in memory, else one line with the estimate and what is available.
+    """None when a step fits in memory (and, on MPS, within its bmm limit), else one line with the
+    estimate and what is available.
 
     `available_bytes` defaults to the host's (see module docstring); the training thread passes the
-    free memory of a CUDA device instead."""
+    budget of the accelerator it chose instead. `device_type` defaults to "mps" for the MPS setting
+    and "cpu" otherwise, `auto` included: whether auto will get MPS only torch can tell, and this
+    runs where torch may not be imported, so the training thread checks again on the device it got."""
     if device_type is None:
         device_type = "mps" if settings.device.device == "mps" else "cpu"
+    if device_type == "mps":
+        problem = check_mps_bmm(settings)
+        if problem:
+            return problem
     available = host_available_bytes() if available_bytes is None else available_bytes
     if available is None:
         return None

@@ -34,6 +34,7 @@ from geogui.settings import Mode, Settings
 log = logging.getLogger(__name__)
 
 METRICS_INTERVAL_S = 0.05
+WORKER_STACK_BYTES = 16 * 2**20
 
 
 class MetricsBatcher:
@@ -236,6 +237,9 @@ class TrainingSession(QObject):
         self.worker = TrainingWorker(settings, metrics_interval_s, resume_dir)
         self.worker_thread = QThread()
         self.worker_thread.setObjectName("geogui-training")
+        # macOS gives a QThread 512 KiB of stack, Python's own threads 16 MiB; the worker runs the
+        # recursive corpus reducer, pydantic and JSON parsing, which can go deeper than 512 KiB.
+        self.worker_thread.setStackSize(WORKER_STACK_BYTES)
         self.worker.moveToThread(self.worker_thread)
         self.worker_thread.started.connect(self.worker.run)
         self.worker_thread.finished.connect(self._thread_finished)
