@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Literal, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -43,10 +43,16 @@ class CountReduction(Protocol):
 
 @dataclass
 class RoutingStats:
-    """Per-layer router statistics of one routed forward pass (detached tensors, still on device)."""
+    """Router statistics of one routed pass, still on the device (nothing in them is differentiable):
+    of one layer from `MoEFeedForward.routed`, of every layer (a leading layer axis) from the model."""
 
-    slot_counts: torch.Tensor  # (N,) routed slots per expert
-    overflow: torch.Tensor  # () fraction of slots over primary capacity
+    slot_counts: torch.Tensor  # (N,) or (L, N) routed slots per expert
+    slots: int  # routed slots in the batch (over every rank under data parallelism)
+
+    def overflow(self, capacity_factor: float, num_primary: int) -> torch.Tensor:
+        """() or (L,): the fraction of slots that landed on a primary expert beyond its capacity."""
+        capacity = capacity_factor * self.slots / num_primary
+        return (self.slot_counts[..., :num_primary] - capacity).clamp_min(0).sum(-1) / self.slots
 
 
 @dataclass
@@ -54,7 +60,7 @@ class ModelOutput:
     logits: torch.Tensor  # (B, T, V) or (P, B, T, V)
     hidden: torch.Tensor  # final residual stream before the last norm, (B, T, D) or (P, B, T, D)
     aux_loss: torch.Tensor  # unweighted load-balancing loss, mean over layers (0 when forced)
-    routing: list[RoutingStats]  # one per layer; empty when routing was forced
+    routing: RoutingStats | None  # every layer's; None when routing was forced
 
 
 class CausalSelfAttention(nn.Module):
@@ -64,12 +70,13 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, time, width = x.shape
-        q, k, v = self.qkv(x).split(width, dim=2)
-        q, k, v = (t.view(batch, time, self.n_heads, -1).transpose(1, 2) for t in (q, k, v))
+    def forward(self, x: torch.Tensor, batch: int) -> torch.Tensor:
+        """x (batch * time, D): the residual stream is kept as one token matrix, so that every
+        linear layer is one matmul with no reshapes around it (each is an op, forward and back)."""
+        tokens, width = x.shape
+        q, k, v = self.qkv(x).view(batch, tokens // batch, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.proj(y.transpose(1, 2).reshape(batch, time, width))
+        return self.proj(y.transpose(1, 2).reshape(tokens, width))
 
 
 class Experts(nn.Module):
@@ -87,14 +94,33 @@ class Experts(nn.Module):
         h = F.gelu(x @ self.w_in[expert] + self.b_in[expert])
         return h @ self.w_out[expert] + self.b_out[expert]
 
-    def stacked(self, experts: torch.Tensor, x: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
+    def stacked(self, experts: torch.Tensor | None, x: torch.Tensor, gates: torch.Tensor | None) -> torch.Tensor:
         """gates[p] * expert experts[p] on x[p], for every p at once: x (P, n, D) -> (P, n, D).
+        `experts` None: every expert, in order; `gates` None: all gates 1 (no multiply at all).
 
         The gate is folded into the output weights (P*H*D multiplies) rather than applied to the
         output (P*n*D multiplies)."""
-        h = F.gelu(torch.baddbmm(self.b_in[experts].unsqueeze(1), x, self.w_in[experts]))
-        gates = gates.view(-1, 1, 1)
-        return torch.baddbmm((self.b_out[experts].unsqueeze(1) * gates), h, self.w_out[experts] * gates)
+        w_in, b_in, w_out, b_out = self.w_in, self.b_in, self.w_out, self.b_out
+        if experts is not None:
+            w_in, b_in, w_out, b_out = (p.index_select(0, experts) for p in (w_in, b_in, w_out, b_out))
+        if gates is not None:
+            gates = gates.view(-1, 1)
+            b_out, w_out = b_out * gates, w_out * gates.unsqueeze(-1)
+        h = F.gelu(torch.baddbmm(b_in.unsqueeze(1), x, w_in))
+        return torch.baddbmm(b_out.unsqueeze(1), h, w_out)
+
+
+DispatchPath = Literal["dense", "gather"]
+DISPATCH_PATHS: tuple[DispatchPath, ...] = ("dense", "gather")
+
+
+def default_dispatch(device_type: str) -> DispatchPath:
+    """The routed dispatch that measures fastest on a device (benchmarks/modes.py prints both).
+
+    On a GPU every op is a launch and every data-dependent shape a sync, so the fixed-shape dense
+    path wins; on the CPU neither costs anything and the gather path does top_k / experts of the
+    dense path's expert arithmetic."""
+    return "gather" if device_type == "cpu" else "dense"
 
 
 class MoEFeedForward(nn.Module):
@@ -108,15 +134,25 @@ class MoEFeedForward(nn.Module):
         self.saturation_threshold = cfg.saturation_threshold
         self.ghost_patience = cfg.ghost_patience
         self.ghost_ramp_steps = cfg.ghost_ramp_steps
+        self.dispatch: DispatchPath = "dense"
         self.router = nn.Linear(cfg.d_model, self.num_total, bias=False)
         # GPT-2 style: residual-branch outputs start small, scaled by depth.
         self.experts = Experts(self.num_total, cfg.d_model, cfg.expert_hidden, 0.02 / math.sqrt(2 * cfg.n_layers))
         # Gate multiplier per expert: 1 for primaries, the ramping activation for ghosts.
         self.register_buffer("gate_scale", torch.ones(self.num_total))
         self.register_buffer("routable", torch.ones(self.num_total, dtype=torch.bool))
+        # Added to the router logits: 0 for a routable expert, -inf for a dormant ghost (one add
+        # instead of a negation and a masked fill every forward).
+        self.register_buffer("route_mask", torch.zeros(self.num_total), persistent=False)  # derived state
+        # The live experts as a device index (None when all are live), so that no forward pass
+        # turns a Python list into a tensor: that is a blocking host-to-device copy on a GPU.
+        self.register_buffer("live_index", None, persistent=False)
         self._ghost_activation = np.zeros(self.num_ghost)
         self._saturation_ema = 0.0
         self._saturated_steps = 0
+        self._live_experts: list[int] = []
+        self._live_gates_one = True  # every live expert's gate multiplier is exactly 1 (none ramping)
+        self._presentation_index: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor | None]] = {}
         # Set under data parallelism: sums expert counts over ranks, so that the balance loss and the
         # overflow (hence every ghost wake-up) are measured on the global batch, alike on every rank.
         self.over_ranks: CountReduction | None = None
@@ -136,7 +172,19 @@ class MoEFeedForward(nn.Module):
         scale[self.num_primary:] = torch.from_numpy(self._ghost_activation).float()
         self.gate_scale.copy_(scale)
         self.routable.copy_(scale > 0)
-        self._live_experts = [e for e in range(self.num_total) if scale[e] > 0]
+        self.route_mask.copy_(torch.where(scale > 0, 0.0, float("-inf")))
+        live = [e for e in range(self.num_total) if scale[e] > 0]
+        self._live_gates_one = bool((scale[live] == 1).all())
+        if live != self._live_experts:  # only a wake-up changes shapes; a ramp only changes values
+            self._live_experts = live
+            self._presentation_index.clear()
+            device = self.gate_scale.device
+            self.live_index = None if len(live) == self.num_total else torch.tensor(live, device=device)
+
+    def _apply(self, fn, recurse=True):
+        # Moving the module moves its buffers; the cached presentation indices are rebuilt on the new device.
+        self._presentation_index.clear()
+        return super()._apply(fn, recurse)
 
     def update_ghosts(self, overflow: float) -> int | None:
         """Advance the wake-up rule by one training step. Returns the ghost index that woke, if any."""
@@ -166,32 +214,64 @@ class MoEFeedForward(nn.Module):
 
     # ---- forward paths ----
     def routed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, RoutingStats]:
-        """Top-k routing over the routable experts. Returns output, unweighted aux loss and stats."""
+        """Top-k routing over the routable experts. Returns output, unweighted aux loss and stats.
+
+        No op here depends on the data for its shape, and nothing is read on the host: the
+        statistics stay on the device until the trainer's one transfer per step."""
         shape = x.shape
-        tokens = x.reshape(-1, shape[-1])
-        logits = self.router(tokens).masked_fill(~self.routable, float("-inf"))
+        tokens = x if x.dim() == 2 else x.reshape(-1, shape[-1])
+        logits = self.router(tokens) + self.route_mask
         probs = F.softmax(logits, dim=-1)
         top_logits, top_experts = logits.topk(self.top_k, dim=-1)
         gates = F.softmax(top_logits, dim=-1) * self.gate_scale[top_experts]
+        if self.dispatch == "dense":
+            out = self._dense(tokens, top_experts, gates)
+        else:
+            out = self._gather(tokens, top_experts, gates)
 
+        slots = top_experts.numel()
+        # Slots per expert from a one-hot of the choices, not bincount (which reads its max on the
+        # host); float32 even under autocast: bfloat16 holds integers exactly only up to 256.
+        counts = tokens.new_zeros(tokens.shape[0], self.num_total, dtype=torch.float32).scatter_(
+            1, top_experts, 1.0).sum(dim=0)
+        if self.over_ranks is not None:
+            counts, slots = self.over_ranks.sum(counts), slots * self.over_ranks.world_size
+        # Switch-style balance loss over the experts that can be chosen: N * sum_i f_i * p_i.
+        aux = (len(self._live_experts) / slots) * (counts * probs.mean(dim=0)).sum()
+        return (out if x.dim() == 2 else out.view(shape)), aux, RoutingStats(counts, slots)
+
+    def _dense(self, tokens: torch.Tensor, top_experts: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
+        """Every live expert on every token, weighted by a (tokens, experts) gate matrix that is 0
+        off the top-k: fixed shapes, two matmuls, no sync. An expert a token did not choose gets
+        exactly zero gradient from it, as in the gather path."""
+        n, width = tokens.shape
+        params = (self.experts.w_in, self.experts.b_in, self.experts.w_out, self.experts.b_out)
+        # Dormant ghosts are never chosen: leave them out. Ghosts wake in order, so the live experts
+        # are nearly always the first few, a slice (a view, no copy); otherwise an index.
+        live = len(self._live_experts)
+        if self.live_index is None or self._live_experts == list(range(live)):
+            gate_matrix = tokens.new_zeros(n, live).scatter(1, top_experts, gates)
+            w_in, b_in, w_out, b_out = params if live == self.num_total else (p[:live] for p in params)
+        else:
+            gate_matrix = tokens.new_zeros(n, self.num_total).scatter(1, top_experts, gates)
+            w_in, b_in, w_out, b_out = (p.index_select(0, self.live_index) for p in params)
+            gate_matrix = gate_matrix.index_select(1, self.live_index)
+        # (E, n, H): every expert on every token, in one batched matmul that reads the stacked
+        # weights in place (no per-step copy of them).
+        h = F.gelu(torch.baddbmm(b_in.unsqueeze(1), tokens.expand(w_in.shape[0], n, width), w_in))
+        h = h * gate_matrix.t().unsqueeze(-1)
+        return torch.bmm(h, w_out).sum(dim=0) + gate_matrix @ b_out
+
+    def _gather(self, tokens: torch.Tensor, top_experts: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
+        """Each expert on the tokens that chose it: the least arithmetic, but a data-dependent
+        shape (and a host sync) per expert. Right for the CPU, where neither costs anything."""
         out = torch.zeros_like(tokens)
-        for expert in range(self.num_total):
+        for expert in self._live_experts:
             token_idx, slot = torch.where(top_experts == expert)
             if token_idx.numel():
                 contribution = self.experts.one(expert, tokens[token_idx]) * gates[token_idx, slot, None]
                 out.index_add_(0, token_idx, contribution)
-
-        slots = top_experts.numel()
-        counts = torch.bincount(top_experts.flatten(), minlength=self.num_total).to(tokens.dtype)
-        if self.over_ranks is not None:
-            counts, slots = self.over_ranks.sum(counts), slots * self.over_ranks.world_size
-        # Switch-style balance loss over the experts that can be chosen: N * sum_i f_i * p_i.
-        fraction = counts / slots
-        routable = self.routable.sum()
-        aux = routable * (fraction * probs.mean(dim=0)).sum()
-        capacity = self.capacity_factor * slots / self.num_primary
-        overflow = (counts[: self.num_primary] - capacity).clamp_min(0).sum() / slots
-        return out.view(shape), aux, RoutingStats(counts.detach(), overflow.detach())
+        return out
 
     def forced_one(self, x: torch.Tensor, expert: int) -> torch.Tensor:
         """Every token to one expert (reference path of the geometric step)."""
@@ -199,22 +279,37 @@ class MoEFeedForward(nn.Module):
         out = self.experts.one(expert, x.reshape(-1, shape[-1])) * self.gate_scale[expert]
         return out.view(shape)
 
+    def _presentations_index(self, experts: Sequence[int]) -> tuple[int, torch.Tensor | None, torch.Tensor | None]:
+        """For presentations forced to `experts`: how many are live, the live ones' expert ids (None
+        when they are every expert in order) and their positions in `experts` (None when all are
+        live), as device tensors made once per set of live experts."""
+        key = tuple(experts)
+        if key not in self._presentation_index:
+            live = [p for p, expert in enumerate(experts) if expert in self._live_experts]
+            device = self.gate_scale.device
+            chosen = [experts[p] for p in live]
+            ids = None if chosen == list(range(self.num_total)) else torch.tensor(chosen, dtype=torch.long,
+                                                                                  device=device)
+            positions = None if len(live) == len(experts) else torch.tensor(live, dtype=torch.long, device=device)
+            self._presentation_index[key] = (len(live), ids, positions)
+        return self._presentation_index[key]
+
     def forced_stacked(self, x: torch.Tensor, experts: Sequence[int]) -> torch.Tensor:
-        """x (P*B, T, D) holding P presentations; presentation p goes to experts[p], all in one matmul.
+        """x (P*n, D) holding P presentations; presentation p goes to experts[p], all in one matmul.
 
         A dormant ghost's gate is 0, so its presentation's output here is exactly 0 and its expert
         would get a zero gradient: it is skipped instead of computed and multiplied by 0."""
-        shape = x.shape
-        per_presentation = x.reshape(len(experts), -1, shape[-1])
-        live = [p for p, expert in enumerate(experts) if expert in self._live_experts]
-        if len(live) == len(experts):
-            ids = torch.as_tensor(list(experts), device=x.device)
-            return self.experts.stacked(ids, per_presentation, self.gate_scale[ids]).view(shape)
-        out = torch.zeros_like(per_presentation)
-        if live:
-            ids = torch.as_tensor([experts[p] for p in live], device=x.device)
-            out[live] = self.experts.stacked(ids, per_presentation[live], self.gate_scale[ids])
-        return out.view(shape)
+        live, ids, positions = self._presentations_index(experts)
+        if live == 0:
+            return torch.zeros_like(x)
+        per_presentation = x.view(len(experts), -1, x.shape[-1])
+        gates = None
+        if not self._live_gates_one:
+            gates = self.gate_scale if ids is None else self.gate_scale.index_select(0, ids)
+        if positions is None:
+            return self.experts.stacked(ids, per_presentation, gates).view(x.shape)
+        live_out = self.experts.stacked(ids, per_presentation.index_select(0, positions), gates)
+        return torch.zeros_like(per_presentation).index_copy(0, positions, live_out).view(x.shape)
 
 
 class Block(nn.Module):
@@ -245,6 +340,13 @@ class MoETransformer(nn.Module):
     def moe_layers(self) -> list[MoEFeedForward]:
         return [block.moe for block in self.blocks]
 
+    def set_dispatch(self, path: DispatchPath) -> None:
+        """How every routed layer sends tokens to experts (same function, see `default_dispatch`)."""
+        if path not in DISPATCH_PATHS:
+            raise ValueError(f"dispatch path must be one of {DISPATCH_PATHS}, got {path!r}")
+        for layer in self.moe_layers:
+            layer.dispatch = path
+
     def embed_tokens(self, idx: torch.Tensor) -> torch.Tensor:
         return self.token_embedding(idx)
 
@@ -256,32 +358,36 @@ class MoETransformer(nn.Module):
 
     def forward(self, idx: torch.Tensor) -> ModelOutput:
         """The ordinary routed pass (standard and geometric_fast)."""
-        x = self.embed_tokens(idx) + self._positions(idx.shape[1], idx.device)
+        batch, time = idx.shape
+        x = (self.embed_tokens(idx) + self._positions(time, idx.device)).view(batch * time, -1)
         aux_losses, routing = [], []
         for block in self.blocks:
-            x = x + block.attn(block.ln_attn(x))
+            x = x + block.attn(block.ln_attn(x), batch)
             ff, aux, stats = block.moe.routed(block.ln_ff(x))
             x = x + ff
             aux_losses.append(aux)
-            routing.append(stats)
-        return ModelOutput(self._head(x), x, torch.stack(aux_losses).mean(), routing)
+            routing.append(stats.slot_counts)
+        aux_loss = aux_losses[0] if len(aux_losses) == 1 else torch.stack(aux_losses).mean()
+        return ModelOutput(self._head(x).view(batch, time, -1), x.view(batch, time, -1), aux_loss,
+                           RoutingStats(torch.stack(routing), stats.slots))
 
     def forward_presentation(self, embeddings: torch.Tensor, expert: int) -> ModelOutput:
         """One presentation: already-rotated token embeddings (B, T, D), every MoE layer forced to `expert`."""
-        x = embeddings + self._positions(embeddings.shape[1], embeddings.device)
+        batch, time, width = embeddings.shape
+        x = (embeddings + self._positions(time, embeddings.device)).reshape(batch * time, width)
         for block in self.blocks:
-            x = x + block.attn(block.ln_attn(x))
+            x = x + block.attn(block.ln_attn(x), batch)
             x = x + block.moe.forced_one(block.ln_ff(x), expert)
-        return ModelOutput(self._head(x), x, x.new_zeros(()), [])
+        return ModelOutput(self._head(x).view(batch, time, -1), x.view(batch, time, width), x.new_zeros(()), None)
 
     def forward_presentations(self, embeddings: torch.Tensor, experts: Sequence[int]) -> torch.Tensor:
         """Several presentations in one batched pass: embeddings (P, B, T, D), presentation p forced to
         experts[p]. Attention treats the P*B sequences as one batch; each MoE layer runs all P experts
         in one batched matmul. Returns the final hidden states (P, B, T, D); see `mean_logits`."""
         presentations, batch, time, width = embeddings.shape
-        x = (embeddings + self._positions(time, embeddings.device)).reshape(presentations * batch, time, width)
+        x = (embeddings + self._positions(time, embeddings.device)).reshape(presentations * batch * time, width)
         for block in self.blocks:
-            x = x + block.attn(block.ln_attn(x))
+            x = x + block.attn(block.ln_attn(x), presentations * batch)
             x = x + block.moe.forced_stacked(block.ln_ff(x), experts)
         return x.view(presentations, batch, time, width)
 

@@ -48,7 +48,7 @@ class LossTerms:
     orthogonality: torch.Tensor
     specialization: torch.Tensor
     expert_slots: torch.Tensor  # (N,) slots processed per expert in this pass
-    routing: list[RoutingStats]  # per layer; empty when routing was forced
+    routing: RoutingStats | None  # every layer's; None when routing was forced
 
     def stacked(self) -> torch.Tensor:
         """All scalar terms in TERM_NAMES order, so they reach the host in one transfer."""
@@ -80,7 +80,7 @@ def _routed_terms(model: MoETransformer, x, y, weights: LossWeights, penalty: to
     task = cross_entropy(out.logits, y)
     aux = weights.aux * out.aux_loss
     zero = task.new_zeros(())
-    slots = torch.stack([stats.slot_counts for stats in out.routing]).sum(dim=0)
+    slots = out.routing.slot_counts.sum(dim=0)
     return LossTerms(task + aux + penalty, task, aux, penalty, zero, zero, slots, out.routing)
 
 
@@ -108,14 +108,16 @@ def _geometric_from_outputs(mean_logits, hidden, y, rotator, weights, expert_slo
         norms = hidden.norm(dim=-1)  # (P, B, T)
         norms_bt = norms.permute(1, 2, 0)
         cosines = gram / (norms_bt.unsqueeze(-1) * norms_bt.unsqueeze(-2)).clamp_min(1e-12)
-        off_diagonal = ~torch.eye(presentations, dtype=torch.bool, device=hidden.device)
-        orthogonality = weights.orthogonality * cosines[..., off_diagonal].abs().mean()
+        # The off-diagonal pairs by a 0/1 mask product, not boolean indexing (a host sync on a GPU).
+        off_diagonal = 1.0 - torch.eye(presentations, dtype=cosines.dtype, device=hidden.device)
+        pairs = cosines[..., 0, 0].numel() * presentations * (presentations - 1)
+        orthogonality = weights.orthogonality * (cosines.abs() * off_diagonal).sum() / pairs
         norm_variance = norms.var(dim=0, unbiased=False).mean()
         specialization = weights.specialization * F.relu(1.0 - norm_variance)
     else:  # one presentation has nothing to be orthogonal to or to differ from
         orthogonality = specialization = task.new_zeros(())
     loss = task + penalty + orthogonality + specialization
-    return LossTerms(loss, task, task.new_zeros(()), penalty, orthogonality, specialization, expert_slots, [])
+    return LossTerms(loss, task, task.new_zeros(()), penalty, orthogonality, specialization, expert_slots, None)
 
 
 def geometric_terms(

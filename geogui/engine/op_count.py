@@ -78,6 +78,8 @@ class _Counting(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if func.namespace != "aten":  # the profiler's record_function markers and the like: no kernel
+            return func(*args, **kwargs)
         name = _base_name(func)
         self.result.ops[name] += 1
         if name in _SYNC_OPS:

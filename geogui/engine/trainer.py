@@ -31,10 +31,12 @@ from geogui.engine.metrics import (
     RunStarted,
     TrainerEvent,
 )
-from geogui.engine.model import MoETransformer
+from geogui.engine.model import MoETransformer, default_dispatch
 from geogui.engine.modes import TERM_NAMES, LossWeights, compute_terms
+from geogui.engine.optimizers import build_optimizers, make_fused, step_unless
 from geogui.engine.replicas import Replicas, SingleProcess
 from geogui.engine.rotation import DataRotator
+from geogui.engine.transfer import PackedValues, stage
 from geogui.settings import Mode, Settings
 
 NonFiniteAction = Literal["pause", "stop"]
@@ -80,14 +82,9 @@ def build_state(settings: Settings, device: torch.device) -> TrainingState:
     torch.manual_seed(settings.run.seed)
     cfg = settings.model
     model = MoETransformer(cfg, VOCAB_SIZE).to(device)
+    model.set_dispatch(default_dispatch(device.type))
     rotator = DataRotator(cfg.presentations, cfg.rotation_dimensions, cfg.d_model, cfg.max_rotation).to(device)
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    model_optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": settings.run.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=settings.run.learning_rate, betas=(0.9, 0.95),
-    )
-    rotation_optimizer = torch.optim.Adam(rotator.parameters(), lr=settings.run.rotation_learning_rate)
+    model_optimizer, rotation_optimizer = build_optimizers(model, rotator, settings.run)
     generator = torch.Generator().manual_seed(settings.run.seed)
     return TrainingState(model, rotator, model_optimizer, rotation_optimizer, generator,
                          settings.run.mode, settings.run.penalty_weight)
@@ -153,6 +150,8 @@ class Trainer:
         self.state = state = build_state(settings, choice.device)
         if self.resume_from is not None:
             load_checkpoint(self.resume_from, state, settings.model)
+            make_fused(state.model_optimizer)
+            make_fused(state.rotation_optimizer)
         total = settings.run.steps
         yield RunStarted(
             device=str(choice.device), requested_device=choice.requested, parameters=state.model.num_parameters()
@@ -229,13 +228,17 @@ class Trainer:
     def _train_batch(
         self, state: TrainingState, corpus: Corpus, step: int, started: float
     ) -> tuple[BatchRecord | None, list[RunEvent]]:
+        """One step, queued on the device without a single host sync until its one record transfer.
+
+        The optimizer steps are queued before the loss has been looked at, told to skip on the
+        device if any term or the gradient norm is not finite; the host then reads every number
+        of the record in one copy, which also waits for the whole step (honest timing)."""
         run, cfg = self.settings.run, self.settings.model
         device = self.device_choice.device
         model, rotator, mode = state.model, state.rotator, state.mode
 
         t_start = time.perf_counter()
-        x, y = self.replicas.batch(corpus.train, run.batch_size, cfg.seq_len, state.batch_generator)
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        batch = stage(*self.replicas.batch(corpus.train, run.batch_size, cfg.seq_len, state.batch_generator), device)
         t_data = time.perf_counter()
 
         lr_model = model_lr(step, run.learning_rate, run.warmup_steps, run.steps)
@@ -249,49 +252,54 @@ class Trainer:
         state.rotation_optimizer.zero_grad(set_to_none=True)
         weights = LossWeights(state.penalty_weight, run.orthogonality_weight, run.specialization_weight,
                               cfg.aux_loss_weight)
-        terms = self.replicas.loss_terms(mode, model, rotator, x, y, weights, cfg.presentation_chunk)
+        terms = self.replicas.loss_terms(mode, model, rotator, batch.x, batch.y, weights, cfg.presentation_chunk)
         self.replicas.backward(terms.loss)
         trained = list(model.parameters()) + (list(rotator.parameters()) if mode.uses_rotator else [])
-        grad_norm = torch.nn.utils.clip_grad_norm_(trained, run.grad_clip if run.grad_clip > 0 else float("inf"))
+        trained = [p for p in trained if p.grad is not None]
+        if run.grad_clip > 0:
+            grad_norm = torch.nn.utils.clip_grad_norm_(trained, run.grad_clip, foreach=True)
+        else:
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in trained], foreach=True)
 
-        # One device->host transfer per step for every number the record needs (means over ranks).
-        overflow = [stats.overflow for stats in terms.routing]
-        host = self.replicas.mean(torch.cat([
-            terms.stacked(), grad_norm.detach().float().view(1), terms.expert_slots.float(),
-            torch.stack(overflow).float() if overflow else terms.loss.new_zeros(0),
-            rotator.angles().detach().float().flatten(),
-        ])).cpu().double().numpy()
-        values = dict(zip(TERM_NAMES, host[: len(TERM_NAMES)].tolist()))
-        grad_value = float(host[len(TERM_NAMES)])
+        # Every number the record needs, as means over ranks; the angles before this step's update.
+        record = PackedValues(
+            terms=torch.stack([getattr(terms, name) for name in TERM_NAMES]), grad_norm=grad_norm.view(1), expert_slots=terms.expert_slots,
+            layer_overflow=terms.routing.overflow(cfg.capacity_factor, cfg.num_experts)
+            if terms.routing is not None else terms.loss.new_zeros(0),
+            angles=rotator.angles().detach(),
+        )
+        reduced = self.replicas.mean(record.packed)
+        head = reduced[: len(TERM_NAMES) + 1]
+        skip = (~torch.isfinite(head).all()).float()
+        step_unless(state.model_optimizer, skip)
+        if mode.uses_rotator:
+            step_unless(state.rotation_optimizer, skip)
+        host = record.to_host(reduced)  # the step's one device-to-host copy: it waits for the step
+        batch.release()
+        synchronize(device)  # nothing is left queued; on a GPU this returns at once
+        t_end = time.perf_counter()
+
+        values = dict(zip(TERM_NAMES, host["terms"].tolist()))
+        grad_value = float(host["grad_norm"][0])
         bad = [f"{name} = {value}" for name, value in values.items() if not math.isfinite(value)]
         if not math.isfinite(grad_value):
             bad.append(f"gradient norm = {grad_value}")
-        if bad:
+        if bad:  # the optimizers skipped the update on the device
             state.model_optimizer.zero_grad(set_to_none=True)
             state.rotation_optimizer.zero_grad(set_to_none=True)
             message = f"non-finite at step {step} ({mode.value}): {', '.join(bad)}; the update was skipped"
             return None, [RunEvent(step, "nonfinite_loss", message)]
-
-        state.model_optimizer.step()
-        if mode.uses_rotator:
-            state.rotation_optimizer.step()
-        synchronize(device)  # the optimizer step is queued work: wait for it before reading the clock
-        t_end = time.perf_counter()
         batch_time, step_time = self.replicas.slowest(t_end - t_data, t_end - t_start)
 
         state.step = step
         tokens = run.batch_size * cfg.seq_len * self.replicas.world_size
         state.tokens_seen += tokens
-        n_experts = cfg.presentations
-        offset = len(TERM_NAMES) + 1
-        slots = host[offset: offset + n_experts]
-        layer_overflow = host[offset + n_experts: offset + n_experts + len(overflow)]
-        angles = host[offset + n_experts + len(overflow):].reshape(cfg.presentations, cfg.rotation_dimensions)
+        slots = host["expert_slots"]
 
         events: list[RunEvent] = []
         layers = model.moe_layers
-        if terms.routing:  # the wake-up rule reads router statistics, which only a routed pass has
-            for index, (layer, layer_value) in enumerate(zip(layers, layer_overflow)):
+        if terms.routing is not None:  # the wake-up rule reads router statistics, which only a routed pass has
+            for index, (layer, layer_value) in enumerate(zip(layers, host["layer_overflow"])):
                 woke = layer.update_ghosts(float(layer_value))
                 if woke is not None:
                     events.append(RunEvent(step, "ghost_woke",
@@ -302,7 +310,7 @@ class Trainer:
             loss=values["loss"], task_loss=values["task_loss"], aux_loss=values["aux_loss"],
             penalty=values["penalty"], orthogonality=values["orthogonality"],
             specialization=values["specialization"], lr_model=lr_model, lr_rotation=lr_rotation,
-            rotation_angles=angles if mode.uses_rotator else None,
+            rotation_angles=host["angles"] if mode.uses_rotator else None,
             expert_load=slots / max(slots.sum(), 1.0),
             ghost_activation=np.mean([layer.ghost_activation for layer in layers], axis=0)
             if cfg.num_ghost_experts else np.zeros(0),
@@ -314,17 +322,21 @@ class Trainer:
 
     @torch.no_grad()
     def _evaluate(self, state: TrainingState, corpus: Corpus, step: int) -> EvalRecord:
-        """Held-out task loss in the current mode, on the same batches every time (a fixed generator)."""
+        """Held-out task loss in the current mode, on the same batches every time (a fixed generator).
+        The batches' losses stay on the device until one read at the end."""
         run, cfg = self.settings.run, self.settings.model
         device = self.device_choice.device
         generator = torch.Generator().manual_seed(run.seed + 1)
         weights = LossWeights(state.penalty_weight, run.orthogonality_weight, run.specialization_weight,
                               cfg.aux_loss_weight)
-        losses = []
+        losses, batches = [], []
         for _ in range(run.eval_batches):
-            x, y = self.replicas.batch(corpus.val, run.batch_size, cfg.seq_len, generator)
-            terms = compute_terms(state.mode, state.model, state.rotator, x.to(device), y.to(device), weights,
+            batch = stage(*self.replicas.batch(corpus.val, run.batch_size, cfg.seq_len, generator), device)
+            batches.append(batch)  # kept until the read below has drained the queue (MPS)
+            terms = compute_terms(state.mode, state.model, state.rotator, batch.x, batch.y, weights,
                                   cfg.presentation_chunk)
             losses.append(terms.task_loss)
-        loss = self.replicas.mean(torch.stack(losses).mean().view(1)).item()
+        loss = float(self.replicas.mean(torch.stack(losses).mean().view(1)).to("cpu", copy=True)[0])
+        for batch in batches:
+            batch.release()
         return EvalRecord(step, loss, math.exp(loss) if loss < 700 else math.inf)

@@ -10,7 +10,7 @@ CFG = ModelSettings(d_model=16, n_heads=2, n_layers=1, num_experts=4, num_ghost_
 
 def routed_overflow(layer: MoEFeedForward, x: torch.Tensor) -> float:
     _, _, stats = layer.routed(x)
-    return stats.overflow.item()
+    return stats.overflow(layer.capacity_factor, layer.num_primary).item()
 
 
 def test_ghosts_start_dormant_and_are_never_routed():
