@@ -168,13 +168,16 @@ class MoEFeedForward(nn.Module):
         return self._saturation_ema
 
     def _sync_ghost_buffers(self) -> None:
-        scale = torch.ones(self.num_total)
-        scale[self.num_primary:] = torch.from_numpy(self._ghost_activation).float()
-        self.gate_scale.copy_(scale)
-        self.routable.copy_(scale > 0)
-        self.route_mask.copy_(torch.where(scale > 0, 0.0, float("-inf")))
-        live = [e for e in range(self.num_total) if scale[e] > 0]
-        self._live_gates_one = bool((scale[live] == 1).all())
+        # Host arithmetic in numpy, then one small copy per buffer: only when a ghost wakes (or the
+        # state is loaded), after the step's record transfer, so the copies find the queue empty.
+        scale = np.ones(self.num_total, dtype=np.float32)
+        scale[self.num_primary:] = self._ghost_activation
+        live_mask = scale > 0
+        self.gate_scale.copy_(torch.from_numpy(scale))
+        self.routable.copy_(torch.from_numpy(live_mask))
+        self.route_mask.copy_(torch.from_numpy(np.where(live_mask, 0.0, -np.inf).astype(np.float32)))
+        live = np.flatnonzero(live_mask).tolist()
+        self._live_gates_one = bool((scale[live_mask] == 1).all())
         if live != self._live_experts:  # only a wake-up changes shapes; a ramp only changes values
             self._live_experts = live
             self._presentation_index.clear()
@@ -198,8 +201,12 @@ class MoEFeedForward(nn.Module):
             woke = int(np.flatnonzero(~awake)[0])
             self._ghost_activation[woke] = 1.0 / self.ghost_ramp_steps
             self._saturated_steps = 0
-        if not np.array_equal(before, self._ghost_activation):
+        if woke is not None:
             self._sync_ghost_buffers()
+        else:  # a ramp: the gates that moved are set from scalars, with no host-to-device copy
+            for ghost in np.flatnonzero(before != self._ghost_activation):
+                self.gate_scale[self.num_primary + ghost].fill_(float(np.float32(self._ghost_activation[ghost])))
+            self._live_gates_one = bool((self._ghost_activation[self._ghost_activation > 0] == 1).all())
         return woke
 
     def get_extra_state(self) -> dict:

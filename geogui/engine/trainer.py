@@ -336,7 +336,7 @@ class Trainer:
             terms = compute_terms(state.mode, state.model, state.rotator, batch.x, batch.y, weights,
                                   cfg.presentation_chunk)
             losses.append(terms.task_loss)
-        loss = float(self.replicas.mean(torch.stack(losses).mean().view(1)).to("cpu", copy=True)[0])
+        loss = float(self.replicas.mean(torch.stack(losses).mean().view(1)).to("cpu", copy=True).numpy()[0])
         for batch in batches:
             batch.release()
         return EvalRecord(step, loss, math.exp(loss) if loss < 700 else math.inf)
