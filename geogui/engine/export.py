@@ -20,7 +20,7 @@ from geogui.engine.runlog import effective_status, read_meta, read_run_records
 SCALAR_COLUMNS = (
     "step", "epoch", "mode", "penalty_weight", "batch_time_s", "data_time_s", "loss", "task_loss", "aux_loss",
     "penalty", "orthogonality", "specialization", "lr_model", "lr_rotation", "saturation", "tokens_per_s",
-    "tokens_seen", "memory_bytes", "wall_time_s",
+    "tokens_seen", "memory_bytes", "driver_memory_bytes", "wall_time_s",
 )
 FORMATS = ("csv", "jsonl", "json", "md", "tensorboard")
 

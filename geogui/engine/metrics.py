@@ -41,6 +41,9 @@ class BatchRecord:
     tokens_seen: int
     memory_bytes: float  # allocated on the accelerator; resident set size on CPU
     wall_time_s: float  # seconds since the run started
+    # what the device's driver holds (MPS: allocator caches and compiled graphs too; CUDA: reserved
+    # by the caching allocator); 0 on CPU, NaN in runs logged before it was measured
+    driver_memory_bytes: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -39,7 +39,7 @@ BATCH_SCALARS = {
     "orthogonality": "loss/orthogonality", "specialization": "loss/specialization",
     "batch_time_s": "time/batch_s", "data_time_s": "time/data_s",
     "lr_model": "lr/model", "lr_rotation": "lr/rotation", "tokens_per_s": "throughput/tokens_per_s",
-    "memory_bytes": "memory/bytes", "penalty_weight": "rotation/penalty_weight",
+    "memory_bytes": "memory/bytes", "driver_memory_bytes": "memory/driver_bytes", "penalty_weight": "rotation/penalty_weight",
     "saturation": "experts/saturation", "epoch": "progress/epoch",
 }
 EVAL_SCALARS = {"loss": "eval/loss", "perplexity": "eval/perplexity"}
