@@ -203,6 +203,19 @@ class DeviceSettings(_Section):
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         "auto", title="Device", description="auto picks MPS, then CUDA, then CPU. A device that fails falls back to CPU."
     )
+    compile_step: bool = Field(
+        False, title="Compile the step",
+        description="Run each step's loss through torch.compile: fewer, fused kernels, which helps most on "
+        "CUDA and MPS, where every kernel launch costs. The first step of each mode waits for the "
+        "compilation (tens of seconds; again after a ghost expert wakes). If compiling fails, training "
+        "goes on uncompiled.",
+    )
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", title="Precision",
+        description="fp32: full precision. bf16: the step's matrix products in bfloat16 (autocast), "
+        "faster and lighter on CUDA and MPS GPUs with bf16 support; the weights and the loss stay fp32. "
+        "On the CPU bf16 is slower, so there a bf16 run trains in fp32 and says so.",
+    )
 
 
 class Settings(_Section):

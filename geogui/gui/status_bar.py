@@ -1,5 +1,6 @@
 """The status bar: the run shown (and its status when it is another process's), device (and any
-fallback), progress with ETA, throughput and memory."""
+fallback), how the step runs (compiled, and in which precision, when either was asked for),
+progress with ETA, throughput and memory."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from geogui.engine.metrics import BatchRecord, RunEvent, RunStarted
 
 NOTICE_MS = 15_000
 WARNING_STYLE = "color: #b26a00; font-weight: bold;"
+# The trainer's reports on how the step runs (see geogui.engine.step_options).
+STEP_OPTION_EVENTS = ("step_compiled", "step_recompiled", "compile_failed", "precision_fallback")
 
 
 def format_duration(seconds: float) -> str:
@@ -34,6 +37,8 @@ class RunStatusBar(QStatusBar):
         self.follow_state = QLabel("")  # only while following a run another process writes
         self.follow_state.setVisible(False)
         self.device = QLabel("device: –")
+        self.step_options = QLabel("")  # only once the trainer reports a compilation or a precision fallback
+        self.step_options.setVisible(False)
         self.progress_text = QLabel("step – / –")
         self.eta = QLabel("ETA –")
         self.progress = QProgressBar()
@@ -41,11 +46,13 @@ class RunStatusBar(QStatusBar):
         self.progress.setTextVisible(True)
         self.throughput = QLabel("– tok/s")
         self.memory = QLabel("mem –")
-        for widget in (self.run_state, self.follow_state, self.device, self.progress_text, self.progress, self.eta, self.throughput,
-                       self.memory):
+        for widget in (self.run_state, self.follow_state, self.device, self.step_options, self.progress_text,
+                       self.progress, self.eta, self.throughput, self.memory):
             self.addPermanentWidget(widget)
         self._total_steps = 0
         self._start_step = 0
+        self._step_parts: dict[str, str] = {}  # event kind -> its text in `step_options`
+        self._step_notes: list[str] = []  # every such event's message, for the tooltip
 
     def reset(self) -> None:
         self.device.setText("device: …")
@@ -56,6 +63,8 @@ class RunStatusBar(QStatusBar):
         self.progress.setValue(0)
         self.throughput.setText("– tok/s")
         self.memory.setText("mem –")
+        self._step_parts, self._step_notes = {}, []
+        self._show_step_options()
 
     def show_started(self, started: RunStarted) -> None:
         self._total_steps = started.total_steps
@@ -109,10 +118,29 @@ class RunStatusBar(QStatusBar):
     def show_event(self, event: RunEvent) -> None:
         if event.kind == "device_fallback":
             self._warn_device(self.device.text(), event.message)
+        elif event.kind in STEP_OPTION_EVENTS:
+            self._note_step_option(event)
         self.showMessage(event.message, NOTICE_MS)
 
     def show_notice(self, message: str) -> None:
         self.showMessage(message, NOTICE_MS)
+
+    def _note_step_option(self, event: RunEvent) -> None:
+        """The cold compile time ("compiled the geometric step in 31.2 s") stays in view after the
+        transient message; a failed compilation or a refused bf16 stays as a warning."""
+        self._step_notes.append(event.message)
+        text = {"step_compiled": event.message, "compile_failed": "step not compiled",
+                "precision_fallback": "fp32 (bf16 not used)"}.get(event.kind)
+        if text is not None:  # a recompilation is only the transient message (and the tooltip)
+            self._step_parts[event.kind] = text
+        self._show_step_options()
+
+    def _show_step_options(self) -> None:
+        self.step_options.setText(" · ".join(self._step_parts.values()))
+        self.step_options.setToolTip("\n".join(self._step_notes))
+        warn = "compile_failed" in self._step_parts or "precision_fallback" in self._step_parts
+        self.step_options.setStyleSheet(WARNING_STYLE if warn else "")
+        self.step_options.setVisible(bool(self._step_parts))
 
     def _warn_device(self, text: str, tooltip: str | None = None) -> None:
         self.device.setText(text)

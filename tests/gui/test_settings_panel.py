@@ -38,7 +38,11 @@ def test_every_field_has_a_generated_editor_labelled_from_the_schema(qtbot):
     data_path = panel.editor("data", "path").widget
     assert data_path.findChild(QLineEdit) and data_path.findChild(QToolButton).text() == "Browse…"
     assert isinstance(panel.editor("run", "steps").widget, QLineEdit)
-    assert not panel.findChildren(QCheckBox)  # no bool fields in the schema today
+    compile_step = panel.editor("device", "compile_step").widget
+    assert panel.findChildren(QCheckBox) == [compile_step] and not compile_step.isChecked()
+    precision = panel.editor("device", "precision").widget
+    assert isinstance(precision, QComboBox) and [precision.itemText(i) for i in range(precision.count())] == [
+        "fp32", "bf16"] and precision.currentText() == "fp32"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,33 @@
+"""How the step runs, in the status bar: the cold compile time, a failed compilation, a refused bf16."""
+
+from __future__ import annotations
+
+from geogui.engine.metrics import RunEvent
+from geogui.engine.step_options import CPU_BF16_NOTICE, PRECISION_FALLBACK
+from geogui.gui.status_bar import WARNING_STYLE
+
+
+def test_a_compiled_step_shows_its_cold_compile_time(window):
+    status = window.status
+    assert not status.step_options.isVisibleTo(status)
+    window._on_event(RunEvent(1, "step_compiled", "compiled the geometric step in 31.2 s"))
+    assert status.step_options.isVisibleTo(status)
+    assert status.step_options.text() == "compiled the geometric step in 31.2 s"
+    assert status.step_options.styleSheet() == ""
+    assert status.currentMessage() == "compiled the geometric step in 31.2 s"
+    window._on_event(RunEvent(40, "step_recompiled", "recompiled the geometric step in 12.0 s"))
+    assert status.step_options.text() == "compiled the geometric step in 31.2 s"
+    assert "recompiled the geometric step in 12.0 s" in status.step_options.toolTip()
+    status.reset()  # a new run starts with nothing to say
+    assert not status.step_options.isVisibleTo(status) and status.step_options.toolTip() == ""
+
+
+def test_a_failed_compilation_and_a_refused_bf16_stay_as_warnings(window):
+    status = window.status
+    failure = "compiling the standard step failed (RuntimeError: no compiler); it runs uncompiled from now on"
+    window._on_event(RunEvent(1, PRECISION_FALLBACK, CPU_BF16_NOTICE))
+    window._on_event(RunEvent(1, "compile_failed", failure))
+    assert status.step_options.text() == "fp32 (bf16 not used) · step not compiled"
+    assert status.step_options.styleSheet() == WARNING_STYLE
+    assert status.step_options.toolTip().splitlines() == [CPU_BF16_NOTICE, failure]
+    assert status.currentMessage() == failure
