@@ -180,14 +180,21 @@ class MoEFeedForward(nn.Module):
         self._live_gates_one = bool((scale[live_mask] == 1).all())
         if live != self._live_experts:  # only a wake-up changes shapes; a ramp only changes values
             self._live_experts = live
-            self._presentation_index.clear()
             device = self.gate_scale.device
             self.live_index = None if len(live) == self.num_total else torch.tensor(live, device=device)
+            self._index_all_presentations()
 
     def _apply(self, fn, recurse=True):
         # Moving the module moves its buffers; the cached presentation indices are rebuilt on the new device.
+        module = super()._apply(fn, recurse)
+        self._index_all_presentations()
+        return module
+
+    def _index_all_presentations(self) -> None:
+        """Rebuild the presentation indices now, not on the next geometric step: a compiled step
+        guards on this cache, and a key added during a step would compile it once more."""
         self._presentation_index.clear()
-        return super()._apply(fn, recurse)
+        self._presentations_index(range(self.num_total))
 
     def update_ghosts(self, overflow: float) -> int | None:
         """Advance the wake-up rule by one training step. Returns the ghost index that woke, if any."""

@@ -7,12 +7,13 @@ take effect at the next batch boundary.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal, Protocol
+from typing import Callable, ContextManager, Iterator, Literal, Protocol
 
 import numpy as np
 import torch
@@ -20,7 +21,14 @@ import torch
 from geogui.engine.checkpoint import load_checkpoint
 from geogui.engine.control_file import Command, Rejected, apply_command
 from geogui.engine.data import VOCAB_SIZE, Corpus, load_corpus
-from geogui.engine.device import DeviceChoice, choose_device, free_memory_bytes, memory_bytes, synchronize
+from geogui.engine.device import (
+    DeviceChoice,
+    choose_device,
+    driver_memory_bytes,
+    free_memory_bytes,
+    memory_bytes,
+    synchronize,
+)
 from geogui.engine.memory_estimate import refuse_if_too_big
 from geogui.engine.metrics import (
     BatchRecord,
@@ -36,6 +44,7 @@ from geogui.engine.modes import TERM_NAMES, LossWeights, compute_terms
 from geogui.engine.optimizers import build_optimizers, make_fused, step_unless
 from geogui.engine.replicas import Replicas, SingleProcess
 from geogui.engine.rotation import DataRotator
+from geogui.engine.step_options import PRECISION_FALLBACK, CompiledTerms, autocast_for
 from geogui.engine.transfer import PackedValues, stage
 from geogui.settings import Mode, Settings
 
@@ -107,6 +116,8 @@ class Trainer:
         self._requested_penalty_weight: float | None = None
         self.state: TrainingState | None = None
         self.device_choice: DeviceChoice | None = None
+        self._autocast: Callable[[], ContextManager] = contextlib.nullcontext  # the loss's precision
+        self._compiled: CompiledTerms | None = None  # the compiled loss, when the settings ask for it
 
     # ---- controls: safe from any thread ----
     def pause(self) -> None:
@@ -164,6 +175,15 @@ class Trainer:
         )
         if choice.fallback_reason:
             yield RunEvent(state.step, "device_fallback", choice.fallback_reason)
+        self._autocast, precision_notice = autocast_for(choice.device, settings.device.precision)
+        if precision_notice:
+            yield RunEvent(state.step, PRECISION_FALLBACK, precision_notice)
+        if settings.device.compile_step:
+            if self.replicas.world_size > 1:
+                yield RunEvent(state.step, "compile_failed",
+                               "the step is not compiled under torchrun (DistributedDataParallel); it runs uncompiled")
+            else:
+                self._compiled = CompiledTerms()
         if self.resume_from is not None:
             yield RunEvent(state.step, "resumed_from_checkpoint",
                            f"resumed from the checkpoint at step {state.step} ({state.mode.value})")
@@ -252,7 +272,11 @@ class Trainer:
         state.rotation_optimizer.zero_grad(set_to_none=True)
         weights = LossWeights(state.penalty_weight, run.orthogonality_weight, run.specialization_weight,
                               cfg.aux_loss_weight)
-        terms = self.replicas.loss_terms(mode, model, rotator, batch.x, batch.y, weights, cfg.presentation_chunk)
+        loss_terms = self._compiled or self.replicas.loss_terms
+        with self._autocast():
+            terms = loss_terms(mode, model, rotator, batch.x, batch.y, weights, cfg.presentation_chunk)
+        compile_events = [RunEvent(step, event.kind, event.message) for event in self._compiled.take_events()] \
+            if self._compiled is not None else []
         self.replicas.backward(terms.loss)
         trained = list(model.parameters()) + (list(rotator.parameters()) if mode.uses_rotator else [])
         trained = [p for p in trained if p.grad is not None]
@@ -288,7 +312,7 @@ class Trainer:
             state.model_optimizer.zero_grad(set_to_none=True)
             state.rotation_optimizer.zero_grad(set_to_none=True)
             message = f"non-finite at step {step} ({mode.value}): {', '.join(bad)}; the update was skipped"
-            return None, [RunEvent(step, "nonfinite_loss", message)]
+            return None, compile_events + [RunEvent(step, "nonfinite_loss", message)]
         batch_time, step_time = self.replicas.slowest(t_end - t_data, t_end - t_start)
 
         state.step = step
@@ -296,7 +320,7 @@ class Trainer:
         state.tokens_seen += tokens
         slots = host["expert_slots"]
 
-        events: list[RunEvent] = []
+        events = compile_events
         layers = model.moe_layers
         if terms.routing is not None:  # the wake-up rule reads router statistics, which only a routed pass has
             for index, (layer, layer_value) in enumerate(zip(layers, host["layer_overflow"])):
@@ -317,6 +341,7 @@ class Trainer:
             saturation=float(np.mean([layer.saturation for layer in layers])),
             tokens_per_s=tokens / step_time, tokens_seen=state.tokens_seen,
             memory_bytes=memory_bytes(device), wall_time_s=t_end - started,
+            driver_memory_bytes=driver_memory_bytes(device),
         )
         return record, events
 
@@ -333,8 +358,9 @@ class Trainer:
         for _ in range(run.eval_batches):
             batch = stage(*self.replicas.batch(corpus.val, run.batch_size, cfg.seq_len, generator), device)
             batches.append(batch)  # kept until the read below has drained the queue (MPS)
-            terms = compute_terms(state.mode, state.model, state.rotator, batch.x, batch.y, weights,
-                                  cfg.presentation_chunk)
+            with self._autocast():
+                terms = compute_terms(state.mode, state.model, state.rotator, batch.x, batch.y, weights,
+                                      cfg.presentation_chunk)
             losses.append(terms.task_loss)
         loss = float(self.replicas.mean(torch.stack(losses).mean().view(1)).to("cpu", copy=True).numpy()[0])
         for batch in batches:

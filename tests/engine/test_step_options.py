@@ -214,3 +214,26 @@ def test_an_error_of_the_step_itself_reaches_the_caller_and_leaves_compilation_o
     assert torch.equal(compiled(Mode.GEOMETRIC, None, None, torch.ones(2), None, None), torch.full((2,), 2.0))
     assert [event.kind for event in compiled.take_events()] == ["step_compiled"]
     assert compiled.is_compiled(Mode.GEOMETRIC)
+
+
+def test_the_trainer_logs_the_compile_time_and_the_precision_notice(monkeypatch, fresh_dynamo):
+    import functools
+
+    from geogui.engine import trainer as trainer_module
+    from geogui.engine.metrics import BatchRecord, RunEvent
+    from geogui.engine.trainer import Trainer
+
+    from .conftest import tiny_settings
+
+    # aot_eager: the trainer's compile path end to end, without a C++ compiler's half minute
+    monkeypatch.setattr(trainer_module, "CompiledTerms", functools.partial(CompiledTerms, backend="aot_eager"))
+    settings = tiny_settings(steps=3, mode="geometric").model_copy(
+        update={"device": Settings().device.model_copy(update={"device": "cpu", "compile_step": True,
+                                                               "precision": "bf16"})})
+    events = list(Trainer(settings).run())
+    kinds = [(e.step, e.kind) for e in events if isinstance(e, RunEvent)]
+    assert (0, "precision_fallback") in kinds
+    assert (1, "step_compiled") in kinds and [k for _, k in kinds].count("step_compiled") == 1
+    compiled = next(e for e in events if isinstance(e, RunEvent) and e.kind == "step_compiled")
+    assert "compiled the geometric step in" in compiled.message
+    assert [e.step for e in events if isinstance(e, BatchRecord)] == [1, 2, 3]
