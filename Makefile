@@ -6,6 +6,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Extra pip arguments for torch alone, e.g. a CPU-only wheel index on a Linux machine without a GPU.
+TORCH_PIP_ARGS ?=
 
 .PHONY: run test bench app
 
@@ -13,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, pinned: the project's range is then satisfied without pulling a multi-GB build.
-	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet $(TORCH_PIP_ARGS) torch==2.13.0
 	# the tensorboard extra too, so that the TensorBoard round-trip test runs rather than skips
 	$(PY) -m pip install --quiet -e ".[test,tensorboard]"
 	touch $@

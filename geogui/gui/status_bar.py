@@ -113,7 +113,10 @@ class RunStatusBar(QStatusBar):
         remaining = (total - record.step) * record.wall_time_s / max(record.step - self._start_step, 1)
         self.eta.setText(f"ETA {format_duration(remaining)}")
         self.throughput.setText(f"{record.tokens_per_s:,.0f} tok/s")
-        self.memory.setText(f"mem {format_bytes(record.memory_bytes)}")
+        memory = f"mem {format_bytes(record.memory_bytes)}"
+        if record.driver_memory_bytes > 0:  # a GPU: what its driver holds too (caches, MPS graphs)
+            memory += f" · driver {format_bytes(record.driver_memory_bytes)}"
+        self.memory.setText(memory)
 
     def show_event(self, event: RunEvent) -> None:
         if event.kind == "device_fallback":

@@ -31,3 +31,15 @@ def test_a_failed_compilation_and_a_refused_bf16_stay_as_warnings(window):
     assert status.step_options.styleSheet() == WARNING_STYLE
     assert status.step_options.toolTip().splitlines() == [CPU_BF16_NOTICE, failure]
     assert status.currentMessage() == failure
+
+
+def test_on_a_gpu_the_driver_memory_is_shown_beside_the_allocated(window):
+    import dataclasses
+
+    from .conftest import synthetic_record
+
+    status = window.status
+    status.show_batch(synthetic_record(3))  # the CPU: no driver memory
+    assert status.memory.text() == "mem 190.7 MiB"
+    status.show_batch(dataclasses.replace(synthetic_record(4), driver_memory_bytes=3 * 2**30))
+    assert status.memory.text() == "mem 190.7 MiB · driver 3.0 GiB"
