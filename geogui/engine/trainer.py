@@ -287,7 +287,8 @@ class Trainer:
 
         # Every number the record needs, as means over ranks; the angles before this step's update.
         record = PackedValues(
-            terms=torch.stack([getattr(terms, name) for name in TERM_NAMES]), grad_norm=grad_norm.view(1), expert_slots=terms.expert_slots,
+            terms=torch.stack([getattr(terms, name).float() for name in TERM_NAMES]),  # bf16 terms under autocast
+            grad_norm=grad_norm.view(1), expert_slots=terms.expert_slots,
             layer_overflow=terms.routing.overflow(cfg.capacity_factor, cfg.num_experts)
             if terms.routing is not None else terms.loss.new_zeros(0),
             angles=rotator.angles().detach(),
