@@ -22,6 +22,18 @@ class GrowableArray:
         return self._size
 
     @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def row_shape(self) -> tuple[int, ...]:
+        return self._row_shape
+
+    def nbytes(self) -> int:
+        """Bytes of the buffer, spare capacity included."""
+        return int(self._data.nbytes)
+
+    @property
     def capacity(self) -> int:
         return self._data.shape[0]
 

@@ -582,7 +582,7 @@ class PlotBoard(QWidget):
                 else:
                     self._draw(curve, self._shown(name, y(series), series=series, run=overlay.label))
             if plot is self.batch_time_plot:
-                means = [f"{o.label} {np.mean((o.series or self.series).batch_ms.view()):.1f} ms"
+                means = [f"{o.label} {(o.series or self.series).mean_batch_ms():.1f} ms"
                          for o in self.overlays if len(o.series or self.series)]
                 title = "Batch time — mean: " + " · ".join(means) if means else title
             self._set_title(plot, title)
@@ -634,16 +634,9 @@ class PlotBoard(QWidget):
         if not len(series) or not series.segments:
             self._set_title(self.batch_time_plot, "Batch time")
             return
-        steps, ms = series.step.view(), series.batch_ms.view()
-        bounds = [int(np.searchsorted(steps, s.start_step)) for s in series.segments] + [len(steps)]
-        totals: dict[str, list[float]] = {}
-        for segment, start, end in zip(series.segments, bounds, bounds[1:]):
-            total = totals.setdefault(segment.mode, [0.0, 0])
-            total[0] += float(ms[start:end].sum())
-            total[1] += end - start
         parts = [
-            f"<span style='color:{mode_color(mode)}'>{_mode_label(mode)} {s / n:.1f} ms</span>"
-            for mode, (s, n) in totals.items() if n
+            f"<span style='color:{mode_color(mode)}'>{_mode_label(mode)} {series.mean_batch_ms(mode):.1f} ms</span>"
+            for mode in series.modes_trained()
         ]
         self._set_title(self.batch_time_plot, "Batch time — mean per mode: " + " · ".join(parts))
 

@@ -1,9 +1,12 @@
-"""Everything plotted for one run, as growable numpy columns. No Qt here: the plots read it.
+"""Everything plotted for one run, as numpy columns in bounded memory. No Qt here: the plots read it.
 
 The worker delivers BatchRecord/EvalRecord lists; `append` turns them into columns in one pass so
-the redraw timer only has to hand views to pyqtgraph. The smoothed loss (TensorBoard's debiased EMA,
-restarted at every mode segment) is extended as rows arrive and recomputed in full only when the
-user changes the smoothing weight.
+the redraw timer only has to hand views to pyqtgraph. The batch columns live in a `LevelOfDetail`
+store: every batch up to its capacity, then (max, min) bins that keep every extreme, so an
+overnight run holds no more than a short one. The smoothed loss (TensorBoard's debiased EMA,
+restarted at every mode segment) is computed from each batch's exact loss as rows arrive; a new
+smoothing weight is applied to the stored rows (exactly, until the store has coarsened). The mean
+batch time of each mode is summed exactly, whatever the store keeps.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeChange
+from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeChange, split_at_mode_changes
 from geogui.gui.growable import GrowableArray
+from geogui.gui.level_of_detail import DEFAULT_CAPACITY, LevelOfDetail
 from geogui.gui.smoothing import DEFAULT_WEIGHT, SegmentedEma, debiased_ema
 
 MIB = 1024.0 * 1024.0
@@ -26,40 +30,67 @@ class ModeSegment:
 
 
 class RunSeries:
-    def __init__(self, presentations: int, rotation_dimensions: int, smoothing: float = DEFAULT_WEIGHT) -> None:
+    def __init__(self, presentations: int, rotation_dimensions: int, smoothing: float = DEFAULT_WEIGHT,
+                 capacity: int = DEFAULT_CAPACITY) -> None:
         self.presentations = presentations
         self.rotation_dimensions = rotation_dimensions
         self._ema = SegmentedEma(smoothing)
         self._segments_smoothed = 0  # mode segments whose first batch the smoother has already seen
-        self.step = GrowableArray()
+        self.store = LevelOfDetail(capacity)
+        self.step = self.store.column(x=True)
         # The other x axes: training seconds (summed over resumes, each of which restarts its clock)
         # and tokens seen.
-        self.wall_time_s = GrowableArray()
-        self.tokens_seen = GrowableArray()
+        self.wall_time_s = self.store.column(x=True)
+        self.tokens_seen = self.store.column(x=True)
         self._wall_offset = 0.0
         self._last_wall = 0.0
-        self.batch_ms = GrowableArray()
-        self.loss = GrowableArray()
-        self.loss_ema = GrowableArray()
-        self.lr_model = GrowableArray()
-        self.lr_rotation = GrowableArray()
-        self.tokens_per_s = GrowableArray()
-        self.memory_mib = GrowableArray()
-        # (P * r) columns, presentation-major: column p * r + i is angle i of presentation p.
-        self.angles = GrowableArray(width=presentations * rotation_dimensions)
+        self.batch_ms = self.store.column()
+        self.loss = self.store.column()
+        self.loss_ema = self.store.column()
+        self.lr_model = self.store.column()
+        self.lr_rotation = self.store.column()
+        self.tokens_per_s = self.store.column()
+        self.memory_mib = self.store.column()
+        # (P * r) columns, presentation-major: column p * r + i is angle i of presentation p. The wide
+        # columns are float32: exact to 7 digits, which is more than a plot or its readout shows.
+        self.angles = self.store.column(width=presentations * rotation_dimensions, dtype=np.float32)
         # Widths of the expert columns come from the first record: the record is the source of truth.
         self.expert_load: GrowableArray | None = None
         self.ghost_activation: GrowableArray | None = None
+        self._mode_batch_ms: dict[str, list[float]] = {}  # mode -> [sum of batch ms, batches]
         self.eval_step = GrowableArray()
         self.eval_loss = GrowableArray()
         # Batches whose loss was not finite: drawn as markers, never folded into the smoothed loss.
         self.nonfinite_step = GrowableArray()
         self.segments: list[ModeSegment] = []
         self.mode_changes: list[ModeChange] = []
-        self.last_batch: BatchRecord | None = None
 
     def __len__(self) -> int:
+        """Rows held (every batch's, or two per bin once the store has coarsened)."""
         return len(self.step)
+
+    @property
+    def bin_size(self) -> int:
+        """Batches per stored bin: 1 while every batch is its own row."""
+        return self.store.bin_size
+
+    @property
+    def batches(self) -> int:
+        return self.store.batches
+
+    def nbytes(self) -> int:
+        """Bytes the series holds (the batch columns' buffers and the evaluation columns)."""
+        return self.store.nbytes() + sum(c.nbytes() for c in (self.eval_step, self.eval_loss, self.nonfinite_step))
+
+    def mean_batch_ms(self, mode: str | None = None) -> float:
+        """The mean batch time (ms) of every batch trained in `mode` (all modes: None), exactly."""
+        totals = [t for m, t in self._mode_batch_ms.items() if mode is None or m == mode]
+        count = sum(n for _, n in totals)
+        return sum(s for s, _ in totals) / count if count else float("nan")
+
+    def modes_trained(self) -> list[str]:
+        """The modes batches were trained in, in the order they first appeared."""
+        return list(self._mode_batch_ms)
 
     @property
     def smoothing(self) -> float:
@@ -108,8 +139,8 @@ class RunSeries:
         if not self.segments:
             self.segments.append(ModeSegment(batches[0].step, batches[0].mode))
         if self.expert_load is None:
-            self.expert_load = GrowableArray(width=len(batches[0].expert_load))
-            self.ghost_activation = GrowableArray(width=len(batches[0].ghost_activation))
+            self.expert_load = self.store.column(width=len(batches[0].expert_load), dtype=np.float32)
+            self.ghost_activation = self.store.column(width=len(batches[0].ghost_activation), dtype=np.float32)
         losses = np.array([r.loss for r in batches], dtype=np.float64)
         steps = np.array([r.step for r in batches], dtype=np.float64)
         restarts = []
@@ -117,36 +148,31 @@ class RunSeries:
                 self.segments[self._segments_smoothed].start_step <= steps[-1]):
             restarts.append(int(np.searchsorted(steps, self.segments[self._segments_smoothed].start_step)))
             self._segments_smoothed += 1
-        self.step.extend(steps)
-        self.wall_time_s.extend(self._continuous_wall_time([r.wall_time_s for r in batches]))
-        self.tokens_seen.extend([r.tokens_seen for r in batches])
-        self.batch_ms.extend([r.batch_time_s * 1000.0 for r in batches])
-        self.loss.extend(losses)
-        self.loss_ema.extend(self._ema.extend(losses, restarts))
+        batch_ms = np.array([r.batch_time_s * 1000.0 for r in batches])
+        for record, ms in zip(batches, batch_ms.tolist()):
+            total = self._mode_batch_ms.setdefault(record.mode, [0.0, 0])
+            total[0] += ms
+            total[1] += 1
         self.nonfinite_step.extend(steps[~np.isfinite(losses)])
-        self.lr_model.extend([r.lr_model for r in batches])
-        self.lr_rotation.extend([r.lr_rotation for r in batches])
-        self.tokens_per_s.extend([r.tokens_per_s for r in batches])
-        self.memory_mib.extend([r.memory_bytes / MIB for r in batches])
         # Standard mode has no angles: a NaN row leaves a gap in the curves instead of a fake zero.
-        no_angles = np.full(self.angles.view().shape[1:], np.nan)
-        self.angles.extend([no_angles if r.rotation_angles is None else r.rotation_angles.ravel() for r in batches])
-        self.expert_load.extend([r.expert_load for r in batches])
-        self.ghost_activation.extend([r.ghost_activation for r in batches])
-        self.last_batch = batches[-1]
+        no_angles = np.full(self.angles.row_shape, np.nan)
+        self.store.extend([  # in the order the columns were made
+            steps, self._continuous_wall_time([r.wall_time_s for r in batches]), [r.tokens_seen for r in batches],
+            batch_ms, losses, self._ema.extend(losses, restarts), [r.lr_model for r in batches],
+            [r.lr_rotation for r in batches], [r.tokens_per_s for r in batches],
+            [r.memory_bytes / MIB for r in batches],
+            [no_angles if r.rotation_angles is None else r.rotation_angles.ravel() for r in batches],
+            [r.expert_load for r in batches], [r.ghost_activation for r in batches],
+        ])
 
     def extend_records(self, records: list[LoggedRecord]) -> None:
         """Records as read from a run's metrics.jsonl, in order: batches and evaluations in runs of
         consecutive records, mode changes as they come; other events are not plotted."""
-        chunk: list[BatchRecord | EvalRecord] = []
-        for record in records:
-            if isinstance(record, (BatchRecord, EvalRecord)):
-                chunk.append(record)
-            elif isinstance(record, ModeChange):
-                self.append(chunk)
-                chunk = []
-                self.add_mode_change(record)
-        self.append(chunk)
+        for part in split_at_mode_changes(records):
+            if isinstance(part, ModeChange):
+                self.add_mode_change(part)
+            else:
+                self.append(part)
 
     def add_mode_change(self, change: ModeChange) -> None:
         self.mode_changes.append(change)
