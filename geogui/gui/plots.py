@@ -527,7 +527,7 @@ class PlotBoard(QWidget):
                series: RunSeries | None = None, run: str | None = None) -> ShownSeries:
         series = series or self.series
         return ShownSeries(self.run_label if run is None else run, name, series, series.step.view(),
-                           self._x_of(series), y, smoothed)
+                           self._x_of(series), y, smoothed, series.bin_size)
 
     def _draw_training(self) -> None:
         series = self.series

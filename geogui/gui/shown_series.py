@@ -23,6 +23,9 @@ class ShownSeries:
     x: np.ndarray  # on the chosen x axis (equal to `step` on the step axis)
     y: np.ndarray  # raw values
     smoothed: np.ndarray | None = None  # drawn over the raw values, when the plot smooths them
+    # batches per stored bin: past the store's capacity each bin is two rows, its maximum then its
+    # minimum, at its first and last step (see geogui.gui.level_of_detail)
+    bin_size: int = 1
 
     def nearest_row(self, x: float) -> int | None:
         """The row whose x is nearest to `x` (None for an empty series)."""
@@ -65,12 +68,19 @@ def readout(candidates: list[ShownSeries], x: float, y: float, x_name: str = "st
         return ""
     _, shown, row = best
     parts = [shown.run] if shown.run else []
-    parts.append(f"step {int(shown.step[row])}")
+    extreme = ""
+    if shown.bin_size > 1:  # a bin of batches: say which, and that the value is its max or min
+        first = row - row % 2
+        last = min(first + 1, len(shown.step) - 1)
+        parts.append(f"steps {int(shown.step[first])}–{int(shown.step[last])}")
+        extreme = " max" if row % 2 == 0 else " min"
+    else:
+        parts.append(f"step {int(shown.step[row])}")
     if x_name != "step":
         parts.append(f"{x_name} {_number(float(shown.x[row]))}")
-    parts.append(f"{shown.name} {_number(float(shown.y[row]))}")
+    parts.append(f"{shown.name}{extreme} {_number(float(shown.y[row]))}")
     if shown.smoothed is not None:
-        parts.append(f"smoothed {_number(float(shown.smoothed[row]))}")
+        parts.append(f"smoothed{extreme} {_number(float(shown.smoothed[row]))}")
     mode = shown.mode_at_row(row)
     if mode:
         parts.append(f"mode {mode}")

@@ -95,3 +95,17 @@ def test_the_mean_batch_time_of_each_mode_stays_exact_after_coarsening():
     # The loss column still holds the run's extremes.
     losses = np.array([r.loss for r in records])
     assert np.nanmax(series.loss.view()) == losses.max() and np.nanmin(series.loss.view()) == losses.min()
+
+
+def test_the_readout_of_a_coarsened_series_names_the_bin_and_the_extreme():
+    from geogui.gui.shown_series import ShownSeries, readout
+
+    series = RunSeries(presentations=8, rotation_dimensions=4, capacity=16)
+    series.append([synthetic_record(i) for i in range(1, 41)])
+    assert series.bin_size == 8  # 40 rows -> 20 in bins of 4 -> 10 in bins of 8
+    shown = ShownSeries("run-a", "loss", series, series.step.view(), series.step.view(), series.loss.view(),
+                        None, series.bin_size)
+    high, low = series.loss.view()[2], series.loss.view()[3]  # the second bin: steps 9-16
+    assert high == max(synthetic_record(i).loss for i in range(9, 17))
+    assert readout([shown], 10.0, high) == f"run-a · steps 9–16 · loss max {high:.6g} · mode geometric_fast"
+    assert readout([shown], 16.0, low) == f"run-a · steps 9–16 · loss min {low:.6g} · mode geometric_fast"
