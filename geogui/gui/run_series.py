@@ -23,6 +23,25 @@ from geogui.gui.smoothing import DEFAULT_WEIGHT, SegmentedEma, debiased_ema
 MIB = 1024.0 * 1024.0
 
 
+@dataclass
+class BatchColumns:
+    """Batches as columns, one row each: what `RunSeries.append_batches` takes."""
+
+    step: np.ndarray
+    wall_time_s: np.ndarray
+    tokens_seen: np.ndarray
+    batch_time_s: np.ndarray
+    loss: np.ndarray
+    lr_model: np.ndarray
+    lr_rotation: np.ndarray
+    tokens_per_s: np.ndarray
+    memory_bytes: np.ndarray
+    rotation_angles: np.ndarray  # (N, P * r), NaN rows where a batch had none
+    expert_load: np.ndarray  # (N, E)
+    ghost_activation: np.ndarray  # (N, G)
+    mode: list[str]
+
+
 @dataclass(frozen=True)
 class ModeSegment:
     start_step: float  # first step trained in this mode
@@ -136,33 +155,53 @@ class RunSeries:
                 self.eval_loss.append(record.loss)
         if not batches:
             return
+        no_angles = np.full(self.presentations * self.rotation_dimensions, np.nan)
+        self.append_batches(BatchColumns(
+            step=np.array([r.step for r in batches], dtype=np.float64),
+            wall_time_s=np.array([r.wall_time_s for r in batches]),
+            tokens_seen=np.array([r.tokens_seen for r in batches], dtype=np.float64),
+            batch_time_s=np.array([r.batch_time_s for r in batches]),
+            loss=np.array([r.loss for r in batches], dtype=np.float64),
+            lr_model=np.array([r.lr_model for r in batches]), lr_rotation=np.array([r.lr_rotation for r in batches]),
+            tokens_per_s=np.array([r.tokens_per_s for r in batches]),
+            memory_bytes=np.array([r.memory_bytes for r in batches]),
+            # Standard mode has no angles: a NaN row leaves a gap in the curves instead of a fake zero.
+            rotation_angles=np.array([no_angles if r.rotation_angles is None else r.rotation_angles.ravel()
+                                      for r in batches]).reshape(len(batches), -1),
+            expert_load=np.array([r.expert_load for r in batches]),
+            ghost_activation=np.array([r.ghost_activation for r in batches]).reshape(len(batches), -1),
+            mode=[r.mode for r in batches],
+        ))
+
+    def append_batches(self, batches: "BatchColumns") -> None:
+        """Consecutive batches of one mode segment (or of the segments already added), as columns."""
+        count = len(batches.step)
+        if not count:
+            return
         if not self.segments:
-            self.segments.append(ModeSegment(batches[0].step, batches[0].mode))
+            self.segments.append(ModeSegment(float(batches.step[0]), batches.mode[0]))
         if self.expert_load is None:
-            self.expert_load = self.store.column(width=len(batches[0].expert_load), dtype=np.float32)
-            self.ghost_activation = self.store.column(width=len(batches[0].ghost_activation), dtype=np.float32)
-        losses = np.array([r.loss for r in batches], dtype=np.float64)
-        steps = np.array([r.step for r in batches], dtype=np.float64)
+            self.expert_load = self.store.column(width=batches.expert_load.shape[1], dtype=np.float32)
+            self.ghost_activation = self.store.column(width=batches.ghost_activation.shape[1], dtype=np.float32)
+        steps, losses = batches.step, batches.loss
         restarts = []
         while self._segments_smoothed < len(self.segments) and (
                 self.segments[self._segments_smoothed].start_step <= steps[-1]):
             restarts.append(int(np.searchsorted(steps, self.segments[self._segments_smoothed].start_step)))
             self._segments_smoothed += 1
-        batch_ms = np.array([r.batch_time_s * 1000.0 for r in batches])
-        for record, ms in zip(batches, batch_ms.tolist()):
-            total = self._mode_batch_ms.setdefault(record.mode, [0.0, 0])
-            total[0] += ms
-            total[1] += 1
+        batch_ms = batches.batch_time_s * 1000.0
+        modes = np.asarray(batches.mode)
+        for mode in dict.fromkeys(batches.mode):  # in order of first appearance
+            total = self._mode_batch_ms.setdefault(mode, [0.0, 0])
+            mine = batch_ms[modes == mode]
+            total[0] += float(mine.sum())
+            total[1] += len(mine)
         self.nonfinite_step.extend(steps[~np.isfinite(losses)])
-        # Standard mode has no angles: a NaN row leaves a gap in the curves instead of a fake zero.
-        no_angles = np.full(self.angles.row_shape, np.nan)
         self.store.extend([  # in the order the columns were made
-            steps, self._continuous_wall_time([r.wall_time_s for r in batches]), [r.tokens_seen for r in batches],
-            batch_ms, losses, self._ema.extend(losses, restarts), [r.lr_model for r in batches],
-            [r.lr_rotation for r in batches], [r.tokens_per_s for r in batches],
-            [r.memory_bytes / MIB for r in batches],
-            [no_angles if r.rotation_angles is None else r.rotation_angles.ravel() for r in batches],
-            [r.expert_load for r in batches], [r.ghost_activation for r in batches],
+            steps, self._continuous_wall_time(batches.wall_time_s), batches.tokens_seen,
+            batch_ms, losses, self._ema.extend(losses, restarts), batches.lr_model, batches.lr_rotation,
+            batches.tokens_per_s, batches.memory_bytes / MIB, batches.rotation_angles, batches.expert_load,
+            batches.ghost_activation,
         ])
 
     def extend_records(self, records: list[LoggedRecord]) -> None:
@@ -184,12 +223,23 @@ class RunSeries:
         angles = self.angles.view().reshape(len(self.angles), self.presentations, self.rotation_dimensions)
         return np.sqrt(np.sum(angles * angles, axis=2))
 
-    def _continuous_wall_time(self, walls: list[float]) -> list[float]:
-        # A resumed run's clock starts again at 0: carry on from where the previous process stopped.
-        out = []
-        for wall in walls:
-            if wall < self._last_wall - self._wall_offset:
-                self._wall_offset = self._last_wall
-            self._last_wall = self._wall_offset + wall
-            out.append(self._last_wall)
+    def _continuous_wall_time(self, walls: np.ndarray) -> np.ndarray:
+        """A resumed run's clock starts again at 0: carry on from where the previous process stopped."""
+        walls = np.asarray(walls, dtype=np.float64)
+        if not len(walls):
+            return walls
+        # A restart is a value below the one before it (the first compared with the last seen).
+        previous = np.concatenate([[self._last_wall - self._wall_offset], walls[:-1]])
+        restarts = np.flatnonzero(walls < previous)
+        out = walls.copy()
+        offset = self._wall_offset
+        bounds = [*restarts.tolist(), len(walls)]
+        start = 0
+        for restart in bounds:
+            out[start:restart] += offset
+            if restart < len(walls):
+                offset = out[restart - 1] if restart > 0 else self._last_wall
+            start = restart
+        self._wall_offset = offset
+        self._last_wall = float(out[-1])
         return out
