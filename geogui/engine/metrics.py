@@ -1,8 +1,27 @@
 """Typed records the trainer yields. They cross threads, so they hold only plain values:
-ints, floats, strings and numpy arrays, never tensors and never dicts keyed by metric name."""
+ints, floats, strings and numpy arrays, never tensors and never dicts keyed by metric name.
+
+How a batch is written to metrics.jsonl (`batch_line`): an overnight run logs a million batches, so
+the line is compact, about 900 bytes at the default model instead of 1,450:
+- every float is the shortest decimal that reads back as the same float32. The device computes the
+  loss terms and the angles in float32 (`DEVICE_FLOAT32`), so for them nothing is lost: reading a
+  line back (`normalize_line`) gives exactly the float64 the trainer had. The host's own values
+  (learning rates, durations, epoch, loads, activations, rates, memory) keep 7 significant digits
+  (relative error under 6e-8) and read back as the decimal written: more than a plot, the status
+  bar or TensorBoard (which stores float32) can show. A float with an integral value is written as
+  an integer ("0", not "0.0");
+- the clock, `wall_s`, is the exception: it grows all run long, so it keeps microseconds instead of
+  relative precision;
+- no spaces after separators; the longest names are shortened (`BATCH_LINE_NAMES`: the TensorBoard
+  tags' words) and the angles are one flat, presentation-major list of P * r values (P is the
+  length of `loads`: one presentation per expert).
+Lines written before this format (long names, nested angles, full float64 digits) still read the
+same, and a line in the compact form is told apart by its `loads` field.
+"""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterator, Union
@@ -141,6 +160,102 @@ TrainerEvent = Union[RunStarted, BatchRecord, EvalRecord, ModeChange, RunEvent, 
 LoggedRecord = Union[BatchRecord, EvalRecord, ModeChange, RunEvent]
 
 
+# BatchRecord field -> name in a compact batch line (fields not listed keep their name).
+BATCH_LINE_NAMES = {
+    "batch_time_s": "batch_s", "data_time_s": "data_s", "lr_rotation": "lr_rot", "rotation_angles": "angles",
+    "expert_load": "loads", "ghost_activation": "ghosts", "memory_bytes": "mem_bytes",
+    "driver_memory_bytes": "driver_bytes", "wall_time_s": "wall_s",
+}
+COMPACT_MARKER = "loads"  # present in every compact batch line, in no line of the older form
+INT_FIELDS = ("step", "tokens_seen")
+CLOCK_FIELDS = ("wall_time_s",)  # written to the microsecond rather than to float32 precision
+# Computed in float32 on the device: a compact line's decimal widens back to the exact value.
+DEVICE_FLOAT32 = ("loss", "task_loss", "aux_loss", "penalty", "orthogonality", "specialization", "rotation_angles")
+_LINE_ORDER = ("step", "epoch", "mode", "penalty_weight", "batch_time_s", "data_time_s", "loss", "task_loss",
+               "aux_loss", "penalty", "orthogonality", "specialization", "lr_model", "lr_rotation", "saturation",
+               "tokens_per_s", "tokens_seen", "memory_bytes", "driver_memory_bytes", "wall_time_s", "expert_load",
+               "ghost_activation", "rotation_angles")
+_LONG_NAMES = {short: long for long, short in BATCH_LINE_NAMES.items()}
+
+
+def _short_float(value: float) -> float | int | None:
+    if not math.isfinite(value):
+        return None
+    short = float(str(np.float32(value)))
+    if not math.isfinite(short):  # beyond float32's range: keep the value rather than write inf
+        return float(value)
+    return int(short) if short.is_integer() and abs(short) < 1e15 else short
+
+
+def _short_floats(values: np.ndarray) -> list[float | int | None]:
+    as32 = np.asarray(values, dtype=np.float64).ravel().astype(np.float32)
+    out: list[float | int | None] = [None if text in ("nan", "inf", "-inf") else float(text) for text in as32.astype(str)]
+    for i, value in enumerate(out):
+        if value is not None and value.is_integer() and abs(value) < 1e15:
+            out[i] = int(value)
+    return out
+
+
+def batch_line(record: BatchRecord) -> str:
+    """The record as one compact metrics.jsonl line (without the newline); see the module docstring."""
+    out: dict[str, Any] = {"kind": "batch"}
+    for name in _LINE_ORDER:
+        value = getattr(record, name)
+        key = BATCH_LINE_NAMES.get(name, name)
+        if name in INT_FIELDS:
+            out[key] = int(value)
+        elif name == "mode":
+            out[key] = str(value)
+        elif name == "rotation_angles":
+            out[key] = None if value is None else _short_floats(value)
+        elif isinstance(value, np.ndarray):
+            out[key] = _short_floats(value)
+        elif name in CLOCK_FIELDS:
+            out[key] = round(float(value), 6) if math.isfinite(value) else None
+        else:
+            out[key] = _short_float(float(value))
+    return json.dumps(out, separators=(",", ":"))
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _widen(value: Any) -> Any:
+    # The float64 of the float32 a compact line's decimal stands for: the trainer's own value.
+    if value is None or abs(value) > _FLOAT32_MAX:  # beyond float32: written as a float64 (_short_float)
+        return None if value is None else float(value)
+    return float(np.float32(value))
+
+
+def _as_float(value: Any) -> Any:
+    return None if value is None else float(value)
+
+
+def normalize_line(data: dict[str, Any]) -> dict[str, Any]:
+    """A metrics.jsonl line as the long-form dict `BatchRecord.to_json` writes: a compact batch line
+    gets the long names, nested (P, r) angles, floats (not integers) and the device's values widened
+    back to their float32; every other line is returned as it is."""
+    if data.get("kind") != "batch" or COMPACT_MARKER not in data:
+        return data
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = _LONG_NAMES.get(key, key)
+        convert = _widen if name in DEVICE_FLOAT32 else _as_float
+        if name in INT_FIELDS or isinstance(value, (str, bool)) or name == "kind":
+            out[name] = value
+        elif isinstance(value, list):
+            out[name] = [convert(v) for v in value]
+        elif isinstance(value, (int, float)):
+            out[name] = convert(value)
+        else:
+            out[name] = value
+    angles, loads = out.get("rotation_angles"), out.get("expert_load")
+    if angles and loads and len(angles) % len(loads) == 0:
+        width = len(angles) // len(loads)
+        out["rotation_angles"] = [angles[i:i + width] for i in range(0, len(angles), width)]
+    return out
+
+
 def _float(value: Any) -> float:
     return math.nan if value is None else float(value)
 
@@ -153,7 +268,9 @@ def _array(value: Any) -> np.ndarray:
 def record_from_json(data: dict[str, Any]) -> LoggedRecord | None:
     """The typed record for one metrics.jsonl line (None for lines of other kinds).
 
-    A value written as null (it was not finite) comes back as NaN, never as 0."""
+    A value written as null (it was not finite) comes back as NaN, never as 0. Compact batch lines
+    and the older long form both read (`normalize_line`)."""
+    data = normalize_line(data)
     kind = data.get("kind")
     if kind == "batch":
         values = {}
