@@ -12,6 +12,7 @@ batch time of each mode is summed exactly, whatever the store keeps.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeCha
 from geogui.gui.growable import GrowableArray
 from geogui.gui.level_of_detail import DEFAULT_CAPACITY, LevelOfDetail
 from geogui.gui.smoothing import DEFAULT_WEIGHT, SegmentedEma, debiased_ema
+
+if TYPE_CHECKING:
+    from geogui.engine.run_columns import RunColumns
 
 MIB = 1024.0 * 1024.0
 
@@ -203,6 +207,32 @@ class RunSeries:
             batches.tokens_per_s, batches.memory_bytes / MIB, batches.rotation_angles, batches.expert_load,
             batches.ghost_activation,
         ])
+
+    def extend_columns(self, columns: "RunColumns") -> None:
+        """A run read as columns (geogui.engine.run_columns), or what was appended to it since the
+        last read: batches in stretches between mode changes, evaluations, mode changes."""
+        self.eval_step.extend(columns.eval_step)
+        self.eval_loss.extend(columns.eval_loss)
+        modes = np.asarray(columns.modes, dtype=object)
+        start = 0
+        rows = [*columns.mode_change_row.tolist(), len(columns)]
+        for stop, change in zip(rows, [*columns.mode_changes, None]):
+            stop = min(int(stop), len(columns))
+            if stop > start:
+                self.append_batches(BatchColumns(
+                    step=columns.step[start:stop], wall_time_s=columns.wall_time_s[start:stop],
+                    tokens_seen=columns.tokens_seen[start:stop], batch_time_s=columns.batch_time_s[start:stop],
+                    loss=columns.loss[start:stop], lr_model=columns.lr_model[start:stop],
+                    lr_rotation=columns.lr_rotation[start:stop], tokens_per_s=columns.tokens_per_s[start:stop],
+                    memory_bytes=columns.memory_bytes[start:stop],
+                    rotation_angles=columns.rotation_angles[start:stop],
+                    expert_load=columns.expert_load[start:stop],
+                    ghost_activation=columns.ghost_activation[start:stop],
+                    mode=modes[columns.mode[start:stop]].tolist(),
+                ))
+                start = stop
+            if change is not None:
+                self.add_mode_change(change)
 
     def extend_records(self, records: list[LoggedRecord]) -> None:
         """Records as read from a run's metrics.jsonl, in order: batches and evaluations in runs of

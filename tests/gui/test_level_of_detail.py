@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -109,3 +111,26 @@ def test_the_readout_of_a_coarsened_series_names_the_bin_and_the_extreme():
     assert high == max(synthetic_record(i).loss for i in range(9, 17))
     assert readout([shown], 10.0, high) == f"run-a · steps 9–16 · loss max {high:.6g} · mode geometric_fast"
     assert readout([shown], 16.0, low) == f"run-a · steps 9–16 · loss min {low:.6g} · mode geometric_fast"
+
+
+def test_a_run_read_as_columns_plots_as_its_records_do(tmp_path):
+    from geogui.engine.metrics import EvalRecord, ModeChange
+    from geogui.engine.run_columns import read_run_columns
+
+    records = [synthetic_record(i) for i in range(1, 31)]
+    logged = [*records[:10], EvalRecord(10, 2.0, 7.4), ModeChange(11, "standard", 0.001, "geometric_fast", 0.001),
+              *[synthetic_record(i, mode="standard") for i in range(11, 21)],
+              ModeChange(21, "geometric_fast", 0.002, "standard", 0.001), *records[20:]]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in logged))
+    by_records, by_columns = RunSeries(8, 4, capacity=16), RunSeries(8, 4, capacity=16)
+    by_records.extend_records(logged)
+    by_columns.extend_columns(read_run_columns(run, cache=False))
+    assert by_columns.bin_size == by_records.bin_size > 1
+    assert [(s.start_step, s.mode) for s in by_columns.segments] == [(s.start_step, s.mode) for s in by_records.segments]
+    for name in ("step", "wall_time_s", "batch_ms", "loss", "loss_ema", "angles", "expert_load"):
+        np.testing.assert_allclose(getattr(by_columns, name).view(), getattr(by_records, name).view(), rtol=1e-6,
+                                   err_msg=name)
+    assert by_columns.mean_batch_ms("standard") == pytest.approx(by_records.mean_batch_ms("standard"), rel=1e-6)
+    assert list(by_columns.eval_step.view()) == [10.0]
