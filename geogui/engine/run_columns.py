@@ -667,10 +667,15 @@ class RunColumnsReader:
     """Reads a run's metrics.jsonl as columns, and then what is appended to it, read by read.
 
     Only complete lines are consumed: a line still being written (or torn by a crash) is left for
-    the next read. `cache`: use metrics.cache/ and add to it (False reads the JSON only)."""
+    the next read. `cache`: use metrics.cache/ and add to it (False reads the JSON only).
 
-    def __init__(self, run_dir: Path, cache: bool = True) -> None:
+    The matrices keep one width from read to read, even while every batch so far had none of a
+    kind (standard mode has no angles): `widths` (P * r, E + G, G), by default from meta.json's
+    model settings, else from the first batch that has them."""
+
+    def __init__(self, run_dir: Path, cache: bool = True, widths: tuple[int, int, int] | None = None) -> None:
         self.run_dir = Path(run_dir)
+        self.widths = list(widths) if widths is not None else _widths_from_meta(self.run_dir)
         self.path = self.run_dir / METRICS_FILE
         self.cache = cache
         self.offset = 0  # bytes of metrics.jsonl consumed
@@ -689,7 +694,7 @@ class RunColumnsReader:
         try:
             handle = open(self.path, "rb")
         except FileNotFoundError:
-            return RunColumns.empty(), False
+            return self._fitted(RunColumns.empty()), False
         with handle:
             size = os.fstat(handle.fileno()).st_size
             if size < self.offset:  # not the file read before (truncated or replaced): start over
@@ -703,14 +708,23 @@ class RunColumnsReader:
             columns.add(part)
         self.offset, self.incomplete_tail = end, tail
         self.skipped_lines += columns.skipped
-        return columns.result(), False
+        return self._fitted(columns.result(self.widths)), False
+
+    def _fitted(self, columns: RunColumns) -> RunColumns:
+        for index, name in enumerate(MATRIX_FIELDS):
+            matrix = getattr(columns, name)
+            if matrix.shape[1] and not self.widths[index]:
+                self.widths[index] = matrix.shape[1]
+            elif not matrix.shape[1] and self.widths[index]:
+                setattr(columns, name, np.full((len(columns), self.widths[index]), np.nan, dtype=np.float32))
+        return columns
 
     def _read_all(self, progress: Progress | None, cancel: Cancel | None) -> RunColumns:
         try:
             handle = open(self.path, "rb")
         except FileNotFoundError:
             self.offset, self.incomplete_tail, self.skipped_lines = 0, False, 0
-            return RunColumns.empty()
+            return self._fitted(RunColumns.empty())
         columns = _Columns()
         with handle:
             size = os.fstat(handle.fileno()).st_size
@@ -721,7 +735,7 @@ class RunColumnsReader:
                 columns.add(part)
         self.offset, self.incomplete_tail = end, self._carry
         self.skipped_lines = columns.skipped
-        return columns.result()
+        return self._fitted(columns.result(self.widths))
 
     def _read_cache(self, handle, size: int, columns: _Columns, progress, cancel) -> int:
         """Add the cached segments that cover metrics.jsonl from its start; where they end."""
@@ -782,6 +796,15 @@ class RunColumnsReader:
             yield part, position
 
 
+def _widths_from_meta(run_dir: Path) -> list[int]:
+    try:
+        model = json.loads((run_dir / "meta.json").read_text(encoding="utf-8"))["settings"]["model"]
+        experts, ghosts = int(model["num_experts"]), int(model["num_ghost_experts"])
+        return [(experts + ghosts) * int(model["rotation_dimensions"]), experts + ghosts, ghosts]
+    except (OSError, ValueError, KeyError, TypeError):
+        return [0, 0, 0]
+
+
 def _remove(path: Path) -> None:
     try:
         path.unlink()
@@ -790,9 +813,9 @@ def _remove(path: Path) -> None:
 
 
 def read_run_columns(run_dir: Path, progress: Progress | None = None, cancel: Cancel | None = None,
-                     cache: bool = True) -> RunColumns:
+                     cache: bool = True, widths: tuple[int, int, int] | None = None) -> RunColumns:
     """The whole run as columns (see RunColumnsReader)."""
-    return RunColumnsReader(run_dir, cache=cache).read(progress, cancel)[0]
+    return RunColumnsReader(run_dir, cache=cache, widths=widths).read(progress, cancel)[0]
 
 
 def parse_columns(data: bytes) -> RunColumns:
@@ -809,10 +832,10 @@ class SegmentWriter:
     `start` is where in metrics.jsonl the next line will begin (a line boundary). Failing to write
     the cache never fails the run: it is only a cache, and the writer then stops trying."""
 
-    def __init__(self, run_dir: Path, start: int, segment_bytes: int = SEGMENT_BYTES) -> None:
+    def __init__(self, run_dir: Path, start: int, segment_bytes: int | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.start = start
-        self.segment_bytes = segment_bytes
+        self.segment_bytes = SEGMENT_BYTES if segment_bytes is None else segment_bytes
         self._lines: list[bytes] = []
         self._size = 0
         self.enabled = True

@@ -2,7 +2,10 @@
 `metrics.jsonl` (one JSON object per event, appended and flushed as it goes).
 
 metrics.jsonl is append-only, so a crash loses at most the line being written; meta.json is small
-and replaced atomically (write a temporary file, then rename), so it is never half-written.
+and replaced atomically (write a temporary file, then rename), so it is never half-written. Batch
+lines are in the compact form (`metrics.batch_line`); as the log grows, its columns are cached
+every few megabytes in `metrics.cache/` (`run_columns.SegmentWriter`), so that a long run opens
+without parsing its JSON again.
 
 One writer per run directory: a RunLog holds an exclusive lock on the directory's `.lock` file for as
 long as it is open (POSIX `flock`, which the OS releases when the process dies, even by kill -9), so
@@ -12,6 +15,7 @@ two app instances, or the app and `geogui-train`, can never append to the same r
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import secrets
@@ -26,7 +30,7 @@ try:
 except ImportError:  # Windows: no advisory locks; one writer per run is then up to the user
     fcntl = None
 
-from geogui.engine.metrics import BatchRecord, ModeChange, RunEvent, RunStarted, TrainerEvent
+from geogui.engine.metrics import BatchRecord, ModeChange, RunEvent, RunStarted, TrainerEvent, batch_line, normalize_line
 from geogui.settings import Settings
 
 META_FILE = "meta.json"
@@ -88,11 +92,38 @@ class RunLog:
                          writer=self._writer)
         _open_writers.add(self._writer)
         try:
-            self._metrics = open(self.path / METRICS_FILE, "a", encoding="utf-8")
+            # No newline translation: the cache addresses metrics.jsonl by byte offset.
+            self._metrics = open(self.path / METRICS_FILE, "a", encoding="utf-8", newline="\n")
+            self._end_torn_line()
             self._save_meta()
         except BaseException:
             self._release()
             raise
+        from geogui.engine.run_columns import SegmentWriter
+
+        self._cache = SegmentWriter(self.path, os.fstat(self._metrics.fileno()).st_size)
+
+    def _end_torn_line(self) -> None:
+        # A crash can leave half a line at the end. Ending it keeps it one unreadable line on its own,
+        # rather than glued to the first line this log appends (a resume marker would be lost in it).
+        with open(self.path / METRICS_FILE, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() == 0:
+                return
+            handle.seek(-1, os.SEEK_END)
+            torn = handle.read(1) != b"\n"
+        if torn:
+            self._metrics.write("\n")
+            self._metrics.flush()
+
+    def _append(self, line: str) -> None:
+        try:
+            self._metrics.write(line)
+            self._metrics.flush()
+        except BaseException:
+            self._cache.drop()  # what reached the file is unknown: offsets past here cannot be trusted
+            raise
+        self._cache.add(line.encode("utf-8"))
 
     @classmethod
     def reopen(cls, path: Path, settings: Settings, from_step: int) -> "RunLog":
@@ -104,8 +135,7 @@ class RunLog:
         meta["settings"] = json.loads(settings.model_dump_json())
         meta.setdefault("resumes", []).append({"from_step": from_step, "at": _now()})
         log = cls(path, settings, meta)
-        log._metrics.write(json.dumps({"kind": "resumed", "step": from_step}) + "\n")
-        log._metrics.flush()
+        log._append(json.dumps({"kind": "resumed", "step": from_step}) + "\n")
         return log
 
     @classmethod
@@ -135,11 +165,10 @@ class RunLog:
                              total_steps=event.total_steps)
             self._save_meta()
             return
-        self._metrics.write(json.dumps(event.to_json()) + "\n")
-        self._metrics.flush()
+        self._append((batch_line(event) if isinstance(event, BatchRecord) else json.dumps(event.to_json())) + "\n")
         if isinstance(event, BatchRecord):
             self.meta["steps_done"] = event.step
-            self.meta["last_loss"] = event.to_json()["loss"]
+            self.meta["last_loss"] = event.loss if math.isfinite(event.loss) else None
         elif isinstance(event, ModeChange):
             self.meta["mode_changes"].append(event.to_json())
             self._save_meta()
@@ -159,6 +188,9 @@ class RunLog:
                 part()
             except OSError as exc:
                 errors.append(exc)
+        if errors:
+            self._cache.drop()
+        self._cache.flush()  # the rest of the log, so that the finished run opens from the cache alone
         if not self._metrics.closed:  # close() itself failed after a failed flush: drop the buffer
             try:
                 self._metrics.close()
@@ -242,14 +274,21 @@ def effective_status(meta: dict[str, Any]) -> str:
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """Every complete line of a run's metrics.jsonl (a torn last line from a crash is skipped)."""
+    """Every complete line of a run's metrics.jsonl (a torn last line from a crash is skipped), batch
+    lines in the long form whichever form they were written in (`metrics.normalize_line`)."""
+    import msgspec
+
     records = []
     with open(Path(path) / METRICS_FILE, encoding="utf-8") as handle:
         for line in handle:
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
+                data = msgspec.json.decode(line)
+            except msgspec.DecodeError:
+                try:  # the standard library also reads NaN and Infinity
+                    data = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+            records.append(normalize_line(data) if isinstance(data, dict) else data)
     return records
 
 

@@ -5,22 +5,14 @@ Qt-free: the app's Runs panel and "Open run…" read through this module.
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from geogui.engine.metrics import LoggedRecord, record_from_json
-from geogui.engine.runlog import (
-    META_FILE,
-    METRICS_FILE,
-    RunLogError,
-    apply_resumes,
-    effective_status,
-    read_meta,
-    write_json_atomic,
-)
+from geogui.engine.metrics import LoggedRecord
+from geogui.engine.run_columns import Cancel, Progress, RunColumns, RunColumnsReader
+from geogui.engine.runlog import META_FILE, METRICS_FILE, RunLogError, effective_status, read_meta, write_json_atomic
 
 
 @dataclass(frozen=True)
@@ -107,43 +99,31 @@ class MetricsTail:
 
     Only complete lines are consumed: a line still being written is left for the next poll. A
     `resumed` marker means earlier records were superseded; `poll` then says so (`reset`) and returns
-    the whole run again as it now stands."""
+    the whole run again as it now stands. `poll_columns` is the same as columns (`run_columns`),
+    which is what a long run should be followed with: `poll` makes an object per batch."""
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / METRICS_FILE
-        self._offset = 0
-        self.skipped_lines = 0  # complete lines that did not parse
-        self.incomplete_tail = False  # bytes after the last newline: a line being written, or torn by a crash
+        self.reader = RunColumnsReader(run_dir)
+        self._delivered = False  # whether a poll returned anything (before that, nothing is to be reset)
+
+    @property
+    def skipped_lines(self) -> int:  # complete lines that were not records
+        return self.reader.skipped_lines
+
+    @property
+    def incomplete_tail(self) -> bool:  # bytes after the last newline: a line being written, or torn by a crash
+        return self.reader.incomplete_tail
+
+    def poll_columns(self, progress: Progress | None = None, cancel: Cancel | None = None) -> tuple[RunColumns, bool]:
+        """New complete batches and records since the last poll, and whether they replace all before."""
+        columns, reset = self.reader.read(progress, cancel)
+        reset = reset and self._delivered
+        self._delivered = self._delivered or bool(len(columns) or len(columns.eval_step) or columns.mode_changes
+                                                  or columns.events)
+        return columns, reset
 
     def poll(self) -> tuple[list[LoggedRecord], bool]:
         """New complete records since the last poll, and whether the caller must start over with them."""
-        try:
-            with open(self.path, "rb") as handle:
-                handle.seek(self._offset)
-                chunk = handle.read()
-                end = chunk.rfind(b"\n")
-                self.incomplete_tail = len(chunk) > end + 1
-                if end < 0:
-                    return [], False
-                self._offset += end + 1
-                lines = self._parse(chunk[: end + 1])
-                if not any(data.get("kind") == "resumed" for data in lines):
-                    return _typed(lines), False
-                handle.seek(0)  # a resume superseded records: the whole file up to here, resolved
-                self.skipped_lines = 0
-                return _typed(apply_resumes(self._parse(handle.read(self._offset)))), True
-        except FileNotFoundError:
-            return [], False
-
-    def _parse(self, data: bytes) -> list[dict]:
-        parsed = []
-        for line in data.splitlines():
-            try:
-                parsed.append(json.loads(line))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                self.skipped_lines += 1
-        return parsed
-
-
-def _typed(lines: list[dict]) -> list[LoggedRecord]:
-    return [record for record in map(record_from_json, lines) if record is not None]
+        columns, reset = self.poll_columns()
+        return columns.records(), reset

@@ -32,7 +32,7 @@ from geogui.engine.run_columns import (
     parse_columns,
     read_run_columns,
 )
-from geogui.engine.runlog import RunLog, read_typed_records
+from geogui.engine.runlog import RunLog, read_run_records, read_typed_records
 from geogui.engine.trainer import Trainer
 
 from .conftest import tiny_settings
@@ -74,6 +74,8 @@ def assert_same_as_records(columns, records, exact: bool = True) -> None:
         expected = np.array([getattr(b, name) for b in batches], dtype=np.float64)
         if exact:
             assert np.array_equal(getattr(columns, name), expected, equal_nan=True), name
+        elif name == "wall_time_s":  # the clock is kept to the microsecond
+            assert np.abs(getattr(columns, name) - expected).max() <= 5e-7
         else:
             assert np.array_equal(getattr(columns, name).astype(np.float32), expected.astype(np.float32),
                                   equal_nan=True), name
@@ -331,3 +333,39 @@ def test_parse_columns_of_text_in_memory():
     text = ("\n".join(batch_line(r) for r in records) + "\n" + batch_line(records[0])[:30]).encode()
     columns = parse_columns(text)
     assert columns.step.tolist() == [1, 2] and columns.skipped_lines == 0
+
+
+def test_the_log_caches_its_columns_as_it_writes(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_columns, "SEGMENT_BYTES", 3000)  # a segment every few batches
+    settings = tiny_settings(steps=12, mode="geometric_fast", eval_interval=5)
+    for _ in record_run(Trainer(settings), RunLog(tmp_path / "run", settings)):
+        pass
+    size = (tmp_path / "run" / "metrics.jsonl").stat().st_size
+    assert len(list((tmp_path / "run" / CACHE_DIR).glob("*.npz"))) >= 3
+    reader = RunColumnsReader(tmp_path / "run")
+    cached, _ = reader.read()
+    assert reader.cached_bytes == size  # closing the log cached the rest
+    assert_same_as_records(cached, read_typed_records(tmp_path / "run"))
+    assert cached.eval_step.tolist() == [5, 10, 12] or cached.eval_step.tolist() == [5, 10]
+
+
+def test_a_standard_run_has_nan_angles_of_the_full_width(tmp_path):
+    settings = tiny_settings(steps=3, mode="standard")
+    for _ in record_run(Trainer(settings), RunLog(tmp_path / "run", settings)):
+        pass
+    columns = read_run_columns(tmp_path / "run")
+    assert columns.rotation_angles.shape == (3, 32) and np.isnan(columns.rotation_angles).all()
+    assert columns.expert_load.shape == (3, 8) and columns.ghost_activation.shape == (3, 4)
+    assert read_run_columns(tmp_path / "nowhere").rotation_angles.shape == (0, 0)
+
+
+def test_a_resumed_log_ends_a_torn_line_so_its_marker_counts(tmp_path):
+    settings = tiny_settings(steps=4, mode="standard")
+    for _ in record_run(Trainer(settings), RunLog(tmp_path / "run", settings)):
+        pass
+    with open(tmp_path / "run" / "metrics.jsonl", "a") as handle:
+        handle.write('{"kind":"batch","step":5,"lo')  # the crash
+    RunLog.reopen(tmp_path / "run", settings, 2).close("stopped")
+    columns = read_run_columns(tmp_path / "run", cache=False)
+    assert columns.step.tolist() == [1, 2] and columns.skipped_lines == 1
+    assert [r["step"] for r in read_run_records(tmp_path / "run") if r["kind"] == "batch"] == [1, 2]

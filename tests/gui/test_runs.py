@@ -183,7 +183,7 @@ def test_following_a_directory_while_a_background_thread_writes_it(qtbot, window
         assert first_half.wait(60)
         assert window.open_run(followed) and window.following
         assert window.status.run_state.text() == "followed: running"
-        half = len([line for line in lines[: len(lines) // 2] if '"kind": "batch"' in line])
+        half = len([line for line in lines[: len(lines) // 2] if json.loads(line)["kind"] == "batch"])
         qtbot.waitUntil(lambda: len(window.plots.series) == half, timeout=TIMEOUT_MS)
         go_on.set()
         qtbot.waitUntil(lambda: len(window.plots.series) == 30, timeout=TIMEOUT_MS)
