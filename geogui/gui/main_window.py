@@ -442,10 +442,12 @@ class MainWindow(QMainWindow):
         self.plots.start_run(run.shape.presentations, run.shape.rotation_dimensions, run.shape.expert_names)
         self.status.reset()
         self.status.show_total(run.total_steps)
-        self._show_records(run.records)
+        self.plots.load_columns(run.columns)
+        if len(run.columns):
+            self.status.show_batch(run.columns.batch(len(run.columns) - 1, run.shape.presentations or None))
         self._set_current_run(path, run.status)
         self._set_notes(run.notes)
-        if not run.records:
+        if not len(run.columns):
             self.status.show_notice(f"{run.name}: no batches recorded yet")
         self.runs_panel.select(path)
         return True
@@ -486,15 +488,17 @@ class MainWindow(QMainWindow):
         except RunLogError as exc:
             status = None
             self._set_notes([str(exc)])
-        records, reset = tail.poll()
+        columns, reset = tail.poll_columns()  # columns, not an object per batch: a long run's history
         if reset:  # a resume superseded records: plot the run again as it now stands
             shape = self._tail_shape
             self.plots.start_run(shape.presentations, shape.rotation_dimensions, shape.expert_names)
-        if records:
-            self._show_records(records)
+        if len(columns) or len(columns.eval_step) or columns.mode_changes or columns.events:
+            self.plots.load_columns(columns)
+            if len(columns):
+                self.status.show_batch(columns.batch(len(columns) - 1, self._tail_shape.presentations or None))
             if not self._catching_up:
                 self._last_record_at = time.time()
-            self._confirmed(records)
+            self._confirmed([*columns.mode_changes, *columns.events])
         if status == "running" or status is None and (path / METRICS_FILE).exists():
             self.status.show_run_state(path.name, "running")
             silent = time.time() - self._last_record_at
@@ -542,13 +546,6 @@ class MainWindow(QMainWindow):
     @property
     def following(self) -> bool:
         return self._tail is not None
-
-    def _show_records(self, records: list[LoggedRecord]) -> None:
-        """Records read from disk take the live path: the plots' append and add_mode_change."""
-        self.plots.load(records)
-        batches = [r for r in records if isinstance(r, BatchRecord)]
-        if batches:
-            self.status.show_batch(batches[-1])
 
     def _set_current_run(self, path: Path | None, status: str | None = None) -> None:
         self.current_run = path

@@ -355,6 +355,11 @@ class PlotBoard(QWidget):
         self.series.append(records)
         self._stale = set(range(len(self._tabs)))
 
+    def load_columns(self, columns) -> None:
+        """A run (or what was appended to it) read as columns from disk: no object per batch."""
+        self.series.extend_columns(columns, self.add_mode_change)
+        self._stale = set(range(len(self._tabs)))
+
     def load(self, records: Iterable[LoggedRecord]) -> None:
         """Feed records read from disk through the same path as live ones: batches and evaluations to
         `append` (in runs of consecutive records), mode changes to `add_mode_change`."""

@@ -208,9 +208,11 @@ class RunSeries:
             batches.ghost_activation,
         ])
 
-    def extend_columns(self, columns: "RunColumns") -> None:
+    def extend_columns(self, columns: "RunColumns", add_mode_change=None) -> None:
         """A run read as columns (geogui.engine.run_columns), or what was appended to it since the
-        last read: batches in stretches between mode changes, evaluations, mode changes."""
+        last read: batches in stretches between mode changes, evaluations, mode changes (through
+        `add_mode_change` when given: the plots draw a marker for each)."""
+        add_mode_change = add_mode_change or self.add_mode_change
         self.eval_step.extend(columns.eval_step)
         self.eval_loss.extend(columns.eval_loss)
         modes = np.asarray(columns.modes, dtype=object)
@@ -232,7 +234,7 @@ class RunSeries:
                 ))
                 start = stop
             if change is not None:
-                self.add_mode_change(change)
+                add_mode_change(change)
 
     def extend_records(self, records: list[LoggedRecord]) -> None:
         """Records as read from a run's metrics.jsonl, in order: batches and evaluations in runs of
