@@ -178,42 +178,50 @@ _LINE_ORDER = ("step", "epoch", "mode", "penalty_weight", "batch_time_s", "data_
 _LONG_NAMES = {short: long for long, short in BATCH_LINE_NAMES.items()}
 
 
-def _short_float(value: float) -> float | int | None:
-    if not math.isfinite(value):
-        return None
-    short = float(str(np.float32(value)))
-    if not math.isfinite(short):  # beyond float32's range: keep the value rather than write inf
-        return float(value)
-    return int(short) if short.is_integer() and abs(short) < 1e15 else short
+_SCALARS = tuple(name for name in _LINE_ORDER if name not in (*INT_FIELDS, *CLOCK_FIELDS, "mode", "expert_load",
+                                                                "ghost_activation", "rotation_angles"))
+_NOT_FINITE = ("nan", "inf", "-inf")
 
 
-def _short_floats(values: np.ndarray) -> list[float | int | None]:
-    as32 = np.asarray(values, dtype=np.float64).ravel().astype(np.float32)
-    out: list[float | int | None] = [None if text in ("nan", "inf", "-inf") else float(text) for text in as32.astype(str)]
-    for i, value in enumerate(out):
-        if value is not None and value.is_integer() and abs(value) < 1e15:
-            out[i] = int(value)
+def _shortest(values: np.ndarray) -> list[float | int | None]:
+    """Each value as the shortest decimal that reads back as the same float32 (one numpy call for
+    them all); integral values as ints; None for what is not finite."""
+    out: list[float | int | None] = []
+    for text, value in zip(values.astype(np.float32).astype(str).tolist(), values.tolist()):
+        if text in _NOT_FINITE:  # finite beyond float32's range keeps its float64 rather than become inf
+            out.append(value if math.isfinite(value) else None)
+            continue
+        short = float(text)
+        out.append(int(short) if short.is_integer() and abs(short) < 1e15 else short)
     return out
 
 
 def batch_line(record: BatchRecord) -> str:
     """The record as one compact metrics.jsonl line (without the newline); see the module docstring."""
+    angles = record.rotation_angles
+    arrays = [np.asarray(record.expert_load, dtype=np.float64).ravel(),
+              np.asarray(record.ghost_activation, dtype=np.float64).ravel(),
+              np.zeros(0) if angles is None else np.asarray(angles, dtype=np.float64).ravel()]
+    scalars = np.array([getattr(record, name) for name in _SCALARS], dtype=np.float64)
+    values = _shortest(np.concatenate([scalars, *arrays]))
+    shorts = dict(zip(_SCALARS, values))
     out: dict[str, Any] = {"kind": "batch"}
+    cut = len(_SCALARS)
     for name in _LINE_ORDER:
-        value = getattr(record, name)
         key = BATCH_LINE_NAMES.get(name, name)
         if name in INT_FIELDS:
-            out[key] = int(value)
+            out[key] = int(getattr(record, name))
         elif name == "mode":
-            out[key] = str(value)
-        elif name == "rotation_angles":
-            out[key] = None if value is None else _short_floats(value)
-        elif isinstance(value, np.ndarray):
-            out[key] = _short_floats(value)
+            out[key] = str(record.mode)
         elif name in CLOCK_FIELDS:
-            out[key] = round(float(value), 6) if math.isfinite(value) else None
+            value = float(getattr(record, name))
+            out[key] = round(value, 6) if math.isfinite(value) else None
+        elif name in shorts:
+            out[key] = shorts[name]
         else:
-            out[key] = _short_float(float(value))
+            size = len(arrays[("expert_load", "ghost_activation", "rotation_angles").index(name)])
+            out[key] = None if name == "rotation_angles" and angles is None else values[cut:cut + size]
+            cut += size
     return json.dumps(out, separators=(",", ":"))
 
 

@@ -507,22 +507,31 @@ def _load_segment(path: Path, start: int, end: int, handle) -> _Part | None:
         return None
 
 
-def _cached_chain(run_dir: Path, size: int, handle) -> tuple[list[tuple[int, int, Path]], list[Path]]:
-    """The segments that cover metrics.jsonl from byte 0 on, one after the other, and the ones
-    left over (already covered, or stale), which may be removed."""
-    by_start: dict[int, list[tuple[int, int, Path]]] = {}
-    for segment in _segments(Path(run_dir) / CACHE_DIR):
-        if segment[1] <= size:
-            by_start.setdefault(segment[0], []).append(segment)
-    chain, offset = [], 0
-    while offset in by_start:
-        segment = max(by_start[offset], key=lambda s: s[1])
-        chain.append(segment)
+def _cached_plan(run_dir: Path, size: int, handle) -> tuple[list[tuple[int, int, Path]], list[Path]]:
+    """The segments to read, in order, and the ones left over (covered by others, or stale), which
+    may be removed. Gaps are allowed where a segment starts right after a newline: what a writer
+    had not cached when it crashed is parsed, and the cache of the resumed log still counts."""
+    segments = [segment for segment in _segments(Path(run_dir) / CACHE_DIR) if segment[1] <= size]
+    plan: list[tuple[int, int, Path]] = []
+    offset = 0
+    while True:
+        here = [segment for segment in segments if segment[0] == offset]
+        if not here:
+            later = sorted((s for s in segments if s[0] > offset), key=lambda s: (s[0], -s[1]))
+            here = [s for s in later[:8] if _after_newline(handle, s[0])][:1]
+        if not here:
+            break
+        segment = max(here, key=lambda s: s[1])
+        plan.append(segment)
         offset = segment[1]
-    chosen = {segment[2] for segment in chain}
-    leftovers = [path for _, end, path in _segments(Path(run_dir) / CACHE_DIR)
-                 if path not in chosen and (end <= offset or end > size)]
-    return chain, leftovers
+    chosen = {segment[2] for segment in plan}
+    # A segment past the size read may have been written since: it is left alone.
+    return plan, [path for _, end, path in segments if path not in chosen and end <= offset]
+
+
+def _after_newline(handle, offset: int) -> bool:
+    handle.seek(offset - 1)
+    return handle.read(1) == b"\n"
 
 
 # -- assembling parts ---------------------------------------------------------------------------------
@@ -728,8 +737,27 @@ class RunColumnsReader:
         columns = _Columns()
         with handle:
             size = os.fstat(handle.fileno()).st_size
-            offset = self._read_cache(handle, size, columns, progress, cancel) if self.cache else 0
-            self.cached_bytes = offset
+            plan, leftovers = _cached_plan(self.run_dir, size, handle) if self.cache else ([], [])
+            for path in leftovers:
+                _remove(path)
+            offset = cached = 0
+            for index, (start, end, path) in enumerate(plan):
+                if start > offset:  # what no segment holds: parsed (and cached, if it is large)
+                    for part, offset in self._parts(handle, offset, size, progress, cancel, True, columns, stop=start):
+                        columns.add(part)
+                _check(cancel)
+                part = _load_segment(path, start, end, handle)
+                if part is None:
+                    for _s, _e, stale in plan[index:]:
+                        _remove(stale)
+                    break
+                if not columns.capacity and part.rows:  # room for the whole run at once: growing copies it
+                    columns.reserve(int(size / ((end - start) / part.rows) * 1.02) + 1024)
+                columns.add(part)
+                offset, cached = end, cached + end - start
+                if progress is not None:
+                    progress(offset, size)
+            self.cached_bytes = cached
             end = offset
             for part, end in self._parts(handle, offset, size, progress, cancel, self.cache, columns):
                 columns.add(part)
@@ -737,43 +765,25 @@ class RunColumnsReader:
         self.skipped_lines = columns.skipped
         return self._fitted(columns.result(self.widths))
 
-    def _read_cache(self, handle, size: int, columns: _Columns, progress, cancel) -> int:
-        """Add the cached segments that cover metrics.jsonl from its start; where they end."""
-        chain, leftovers = _cached_chain(self.run_dir, size, handle)
-        for _start, _end, path in leftovers:
-            _remove(path)
-        offset = 0
-        for index, (start, end, path) in enumerate(chain):
-            _check(cancel)
-            part = _load_segment(path, start, end, handle)
-            if part is None:
-                for _s, _e, stale in chain[index:]:
-                    _remove(stale)
-                break
-            if index == 0 and part.rows:  # room for the whole run at once: growing would copy it
-                columns.reserve(int(size / ((end - start) / part.rows) * 1.02) + 1024)
-            columns.add(part)
-            offset = end
-            if progress is not None:
-                progress(offset, size)
-        return offset
-
     def _parse_from(self, handle, offset: int, size: int, progress, cancel, cache: bool):
         parts, end = [], offset
         for part, end in self._parts(handle, offset, size, progress, cancel, cache):
             parts.append(part)
         return parts, end, self._carry
 
-    def _parts(self, handle, offset: int, size: int, progress, cancel, cache: bool, columns: _Columns | None = None):
-        """(part, consumed up to) for each chunk of complete lines from `offset` on; afterwards
-        `_carry` says whether bytes after the last newline were left."""
+    def _parts(self, handle, offset: int, size: int, progress, cancel, cache: bool, columns: _Columns | None = None,
+               stop: int | None = None):
+        """(part, consumed up to) for each chunk of complete lines from `offset` on (to `stop`, a
+        line boundary, or the end); afterwards `_carry` says whether bytes after the last newline
+        were left."""
         handle.seek(offset)
         carry = b""
         position = offset  # where `carry` starts
         self._carry = False
         while True:
             _check(cancel)
-            block = handle.read(CHUNK_BYTES)
+            want = CHUNK_BYTES if stop is None else min(CHUNK_BYTES, stop - position - len(carry))
+            block = handle.read(want) if want > 0 else b""
             if not block:
                 self._carry = bool(carry)
                 return

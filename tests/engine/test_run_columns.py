@@ -369,3 +369,30 @@ def test_a_resumed_log_ends_a_torn_line_so_its_marker_counts(tmp_path):
     columns = read_run_columns(tmp_path / "run", cache=False)
     assert columns.step.tolist() == [1, 2] and columns.skipped_lines == 1
     assert [r["step"] for r in read_run_records(tmp_path / "run") if r["kind"] == "batch"] == [1, 2]
+
+
+def test_a_crashed_and_resumed_log_still_reads_from_its_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_columns, "SEGMENT_BYTES", 4000)
+    rng = np.random.default_rng(10)
+    settings = tiny_settings(steps=40)
+    log = RunLog(tmp_path / "run", settings)
+    for step in range(1, 31):
+        log.write(default_shape_record(step, rng))
+    log.close("finished")
+    segments = sorted((tmp_path / "run" / CACHE_DIR).glob("*.npz"))
+    segments[-1].unlink()  # what the crashed process had not cached yet
+    with open(tmp_path / "run" / "metrics.jsonl", "a") as handle:
+        handle.write('{"kind":"batch","step":31,"lo')
+    resumed_at = (tmp_path / "run" / "metrics.jsonl").stat().st_size
+    log = RunLog.reopen(tmp_path / "run", settings, 20)
+    for step in range(21, 41):
+        log.write(default_shape_record(step, rng))
+    log.close("finished")
+    reader = RunColumnsReader(tmp_path / "run")
+    columns, _ = reader.read()
+    size = (tmp_path / "run" / "metrics.jsonl").stat().st_size
+    assert columns.step.tolist() == list(range(1, 41)) and columns.skipped_lines == 1
+    assert reader.cached_bytes >= size - resumed_at  # the resumed log's segments, after the gap
+    assert_same_as_records(columns, read_typed_records(tmp_path / "run"))
+    again = RunColumnsReader(tmp_path / "run")
+    assert_same_as_records(again.read()[0], read_typed_records(tmp_path / "run"))
