@@ -5,16 +5,27 @@ The CSV is plain RFC 4180 (csv module, header row, '.' decimals, empty cells for
 it opens in a spreadsheet and in pandas.read_csv. Angles are flattened to angle_p{p}_d{i}, expert
 loads to load_<expert>, ghost activations to ghost_<ghost>; the eval loss sits on the rows of the
 steps where an evaluation ran.
+
+The CSV and the summary are made from the run's columns (`run_columns`: a few hundred bytes per
+batch, read from the cache the log keeps), not from a dict per batch: the app exports the run it is
+training, and a dict per batch (4.5 KB) for a run of 200,000 batches would be most of a gigabyte
+that the allocator keeps once it is freed. The columns hold the loads and ghost activations in
+float32, which is the precision the log writes them with; a run logged before that wrote more digits,
+and its CSV now shows 7 significant ones.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import statistics
+import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+import numpy as np
+
+from geogui.engine.metrics import DEVICE_FLOAT32
+from geogui.engine.run_columns import MATRIX_FIELDS, RunColumns, read_run_columns
 from geogui.engine.runlog import effective_status, read_meta, read_run_records
 
 SCALAR_COLUMNS = (
@@ -23,6 +34,7 @@ SCALAR_COLUMNS = (
     "tokens_seen", "memory_bytes", "driver_memory_bytes", "wall_time_s",
 )
 FORMATS = ("csv", "jsonl", "json", "md", "tensorboard")
+CSV_CHUNK_ROWS = 1024
 
 
 class ExportError(ValueError):
@@ -36,27 +48,55 @@ def _expert_names(meta: dict[str, Any]) -> tuple[list[str], list[str]]:
     return primary + ghosts, ghosts
 
 
-def csv_table(run_dir: Path) -> tuple[list[str], list[list[Any]]]:
-    meta = read_meta(run_dir)
+def csv_header(meta: dict[str, Any]) -> list[str]:
     model = meta["settings"]["model"]
     presentations = model["num_experts"] + model["num_ghost_experts"]
     experts, ghosts = _expert_names(meta)
     angle_columns = [f"angle_p{p}_d{i}" for p in range(presentations) for i in range(model["rotation_dimensions"])]
-    header = [*SCALAR_COLUMNS, "eval_loss", *angle_columns, *(f"load_{e}" for e in experts),
-              *(f"ghost_{g}" for g in ghosts)]
-    records = read_run_records(run_dir)
-    evals = {r["step"]: r["loss"] for r in records if r.get("kind") == "eval"}
-    rows = []
-    for record in records:
-        if record.get("kind") != "batch":
-            continue
-        angles = record.get("rotation_angles")
-        flat_angles = [a for row in angles for a in row] if angles else [None] * len(angle_columns)
-        rows.append([
-            *(record.get(column) for column in SCALAR_COLUMNS), evals.get(record["step"]), *flat_angles,
-            *record.get("expert_load", [None] * len(experts)), *record.get("ghost_activation", [None] * len(ghosts)),
-        ])
-    return header, rows
+    return [*SCALAR_COLUMNS, "eval_loss", *angle_columns, *(f"load_{e}" for e in experts),
+            *(f"ghost_{g}" for g in ghosts)]
+
+
+def _cells(values: np.ndarray) -> list:
+    return [None if value != value else value for value in values.tolist()]  # NaN: not finite, an empty cell
+
+
+def _float32_cells(matrix: np.ndarray, widened: bool) -> list[list]:
+    """Rows of a float32 matrix as the values a metrics line reads back to: the angles, computed in
+    float32, as the float64 they widen to; the host's values as the decimal that was written."""
+    if widened:
+        return [_cells(row) for row in matrix.astype(np.float64)]
+    return [[None if text == "nan" else float(text) for text in row] for row in matrix.astype(str)]
+
+
+def csv_rows(meta: dict[str, Any], columns: RunColumns) -> Iterator[list[Any]]:
+    """One row per batch, made CSV_CHUNK_ROWS at a time from the run's columns: an export holds the
+    columns (a few hundred bytes a batch) and one chunk of rows, never a Python object per batch."""
+    experts, ghosts = _expert_names(meta)
+    model = meta["settings"]["model"]
+    widths = ((model["num_experts"] + model["num_ghost_experts"]) * model["rotation_dimensions"], len(experts),
+              len(ghosts))
+    matrices = [_fit(getattr(columns, name), width) for name, width in zip(MATRIX_FIELDS, widths)]
+    eval_loss = dict(zip(columns.eval_step.tolist(), _cells(columns.eval_loss)))
+    scalars = [name for name in SCALAR_COLUMNS if name != "mode"]
+    for start in range(0, len(columns), CSV_CHUNK_ROWS):
+        rows = slice(start, start + CSV_CHUNK_ROWS)
+        cells = {name: _cells(getattr(columns, name)[rows]) for name in scalars}
+        for name in ("step", "tokens_seen"):
+            cells[name] = [None if value is None else int(value) for value in cells[name]]
+        cells["mode"] = [columns.modes[code] for code in columns.mode[rows].tolist()]
+        angles, loads, ghost = (_float32_cells(matrix[rows], name in DEVICE_FLOAT32)
+                                for matrix, name in zip(matrices, MATRIX_FIELDS))
+        for i, step in enumerate(cells["step"]):
+            yield [*(cells[name][i] for name in SCALAR_COLUMNS), eval_loss.get(step), *angles[i], *loads[i],
+                   *ghost[i]]
+
+
+def _fit(matrix: np.ndarray, width: int) -> np.ndarray:
+    # A run that never had a kind of value (a standard-only run has no angles) still has its columns.
+    if matrix.shape[1] == width:
+        return matrix
+    return np.full((len(matrix), width), np.nan, dtype=np.float32)
 
 
 def _open_for_writing(out: Path):
@@ -68,12 +108,16 @@ def _open_for_writing(out: Path):
 
 
 def write_csv(run_dir: Path, out: Path) -> int:
-    header, rows = csv_table(run_dir)
+    meta = read_meta(run_dir)
+    columns = read_run_columns(run_dir)
+    written = 0
     with _open_for_writing(out) as handle:
         writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(["" if value is None else value for value in row] for row in rows)
-    return len(rows)
+        writer.writerow(csv_header(meta))
+        for row in csv_rows(meta, columns):
+            writer.writerow(["" if value is None else value for value in row])
+            written += 1
+    return written
 
 
 def write_jsonl(run_dir: Path, out: Path) -> int:
@@ -87,28 +131,29 @@ def write_jsonl(run_dir: Path, out: Path) -> int:
 
 def run_summary(run_dir: Path) -> dict[str, Any]:
     meta = read_meta(run_dir)
-    records = read_run_records(run_dir)
-    batches = [r for r in records if r.get("kind") == "batch"]
-    evals = [r for r in records if r.get("kind") == "eval" and r.get("loss") is not None]
-    by_mode: dict[str, list[float]] = {}
-    for record in batches:
-        by_mode.setdefault(record["mode"], []).append(record["batch_time_s"])
-    median = {mode: statistics.median(times) for mode, times in by_mode.items()}
+    columns = read_run_columns(run_dir)
+    times = columns.batch_time_s
+    by_mode = {mode: times[columns.mode == code] for code, mode in enumerate(columns.modes)}
+    by_mode = {mode: values for mode, values in by_mode.items() if len(values)}
+    median = {mode: float(np.median(values)) for mode, values in by_mode.items()}
     ratio = ({mode: value / median["standard"] for mode, value in median.items()} if "standard" in median else {})
-    best = min(evals, key=lambda r: r["loss"]) if evals else None
+    evaluated = np.flatnonzero(np.isfinite(columns.eval_loss))
+    final = int(evaluated[-1]) if len(evaluated) else None
+    best = int(evaluated[np.argmin(columns.eval_loss[evaluated])]) if len(evaluated) else None
+    last_loss = float(columns.loss[-1]) if len(columns) else math.nan
     return {
         "run": meta.get("name", Path(run_dir).name),
         "status": effective_status(meta),
         "device": meta.get("device"),
-        "steps": batches[-1]["step"] if batches else 0,
-        "batches_per_mode": {mode: len(times) for mode, times in by_mode.items()},
+        "steps": int(columns.step[-1]) if len(columns) else 0,
+        "batches_per_mode": {mode: len(values) for mode, values in by_mode.items()},
         "median_batch_time_s": median,
         "ratio_to_standard": ratio,
-        "final_eval_loss": evals[-1]["loss"] if evals else None,
-        "final_eval_step": evals[-1]["step"] if evals else None,
-        "best_eval_loss": best["loss"] if best else None,
-        "best_eval_step": best["step"] if best else None,
-        "final_loss": batches[-1]["loss"] if batches else None,
+        "final_eval_loss": float(columns.eval_loss[final]) if final is not None else None,
+        "final_eval_step": int(columns.eval_step[final]) if final is not None else None,
+        "best_eval_loss": float(columns.eval_loss[best]) if best is not None else None,
+        "best_eval_step": int(columns.eval_step[best]) if best is not None else None,
+        "final_loss": last_loss if math.isfinite(last_loss) else None,
     }
 
 
