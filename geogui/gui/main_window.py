@@ -33,12 +33,14 @@ from geogui.engine.metrics import (
     RunStarted,
 )
 from geogui.engine.runlog import METRICS_FILE, RunLogError, effective_status, read_meta
+from geogui.engine.run_columns import ReadCancelled
 from geogui.engine.runs import MetricsTail
 from geogui.engine.tensorboard_export import INSTALL_HINT as TENSORBOARD_INSTALL_HINT
 from geogui.engine.tensorboard_export import tensorboard_available
 from geogui.gui.about_dialog import AboutDialog
 from geogui.gui.app_icon import app_icon
 from geogui.gui.nonfinite_alert import LOWER_FACTOR, NonFiniteAlert
+from geogui.gui.open_progress import OpenProgress
 from geogui.gui.plots import ExportTargetError, Overlay, PlotBoard
 from geogui.gui.presets import PresetBar
 from geogui.gui.run_series import RunSeries
@@ -433,11 +435,17 @@ class MainWindow(QMainWindow):
             meta = None  # load_run says what is wrong and plots what it can
         if meta is not None and effective_status(meta) == "running":
             return self._follow(path, meta)
+        opening = OpenProgress(self, path.name)
         try:
-            run = load_run(path)
+            run = load_run(path, opening.progress, opening.cancelled)
         except RunLogError as exc:
             self._warn("Cannot open the run", str(exc))
             return False
+        except ReadCancelled:
+            self.status.show_notice(f"Opening {path.name} was cancelled")
+            return False
+        finally:
+            opening.close()
         self._stop_following()
         self.plots.start_run(run.shape.presentations, run.shape.rotation_dimensions, run.shape.expert_names)
         self.status.reset()
