@@ -182,6 +182,8 @@ class TrainingWorker(QObject):
                 if isinstance(event, RunStarted):
                     self.run_started.emit(event)
                     self._send_history(history)
+                    # Sent: the plots hold them now. Kept here, they would stay alive all run long.
+                    history.clear()
                 elif isinstance(event, ModeChange):
                     self.mode_changed.emit(event)
                 elif isinstance(event, RunEvent):

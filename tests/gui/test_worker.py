@@ -3,6 +3,8 @@ i.e. in the worker thread right after a batch's record is emitted, so "within on
 
 from __future__ import annotations
 
+import gc
+
 from PySide6.QtCore import Qt
 
 from geogui import paths
@@ -179,3 +181,31 @@ def test_an_exception_mid_run_is_reported_and_the_log_closed_as_failed(qtbot, mo
     assert recorder.log[-1] == ("failed", "RuntimeError: simulated failure")
     assert run_meta(only_run_dir())["status"] == "failed"
 
+
+
+def test_a_resumed_run_does_not_hold_its_earlier_records_while_it_trains(qtbot):
+    """Once sent, the records replayed at a resume are the plots' to keep: a run resumed at step 200,000
+    would otherwise keep 200,000 BatchRecords alive in the worker until it ends."""
+    first = TrainingSession(tiny_settings(steps=20, checkpoint_interval=10))
+    with qtbot.waitSignal(first.ended, timeout=TIMEOUT_MS):
+        first.start()
+    resumed = TrainingSession(tiny_settings(steps=30, checkpoint_interval=10), resume_dir=only_run_dir())
+    replayed, held = [], []
+
+    def early_records() -> int:  # of any run: earlier tests may leave some behind
+        return sum(1 for o in gc.get_objects() if type(o) is BatchRecord and o.step <= 20)
+
+    gc.collect()
+    before = early_records()
+
+    def on_metrics(records) -> None:
+        steps = [r.step for r in records if isinstance(r, BatchRecord)]
+        replayed.extend(step for step in steps if step <= 20)
+        if not held and any(step > 25 for step in steps):  # the worker is training, past the replay
+            held.append(early_records() - before)
+
+    resumed.worker.metrics_ready.connect(on_metrics, Qt.ConnectionType.DirectConnection)
+    with qtbot.waitSignal(resumed.ended, timeout=TIMEOUT_MS):
+        resumed.start()
+    assert replayed == list(range(1, 21))
+    assert held and held[0] <= 0
