@@ -32,7 +32,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from geogui.engine.data import get_batch, load_corpus
-from geogui.engine.device import DeviceChoice, choose_device, synchronize
+from geogui.engine.device import DeviceChoice, synchronize
 from geogui.engine.model import default_dispatch
 from geogui.engine.modes import LossWeights, geometric_terms, geometric_terms_reference
 from geogui.engine.op_count import count_ops

@@ -14,7 +14,6 @@ fits y without outliers, which only changes the view and says on the plot how ma
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
