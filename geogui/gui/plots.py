@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMes
                                QWidget)
 
 from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeChange, split_at_mode_changes
-from geogui.gui.palette import RAW_ALPHA, SEGMENT_ALPHA, mode_color
+from geogui.gui.mode_marks import ModeBand, ModeMark, ModeMarksItem
+from geogui.gui.palette import RAW_ALPHA, mode_color
 from geogui.gui.peak_reduce import peak_reduce, visible_rows
 from geogui.gui.plot_controls import SmoothingSlider
 from geogui.gui.plot_data_export import PlotDataError, write_plot_data
@@ -67,6 +68,13 @@ def _faint(color) -> pg.QtGui.QColor:
     color = pg.mkColor(color)
     color.setAlpha(RAW_ALPHA)
     return color
+
+
+def _change_label(change: ModeChange) -> str:
+    label = _mode_label(change.mode)
+    if change.penalty_weight != change.previous_penalty_weight:
+        label += f"  w={change.penalty_weight:g}"
+    return label
 
 
 def _mode_label(mode: str) -> str:
@@ -124,6 +132,7 @@ class _PlotExtras:
     fit_outliers: QAction
     crosshair: pg.InfiniteLine
     outlier_note: pg.TextItem
+    mode_marks: ModeMarksItem
     outside_view: int = 0  # points the outlier-excluding fit leaves out of view (0 when off)
 
 
@@ -140,10 +149,6 @@ class PlotBoard(QWidget):
         self._expert_names: tuple[str, ...] = ()
         self._stale: set[int] = set()
         self.budget = RedrawBudget()  # drawing may take at most a few % of wall time from training
-        # Per mode segment, one shaded region on every plot; per mode change, one marker on every plot.
-        self._segment_regions: list[list[tuple[pg.PlotItem, pg.LinearRegionItem]]] = []
-        self.markers: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
-        self._marker_steps: list[float] = []
         # Comparison: with two or more overlays, every plot draws one curve per run instead of its own.
         self.overlays: list[Overlay] = []
         self.overlay_curves: dict[pg.PlotItem, list[pg.PlotDataItem]] = {}
@@ -271,7 +276,9 @@ class PlotBoard(QWidget):
         note.setParentItem(plot.getViewBox())  # in the view's pixels: stays in its corner however it zooms
         note.setPos(4, 2)
         note.setVisible(False)
-        self._extras[plot] = _PlotExtras(log_y, fit, crosshair, note)
+        marks = ModeMarksItem()
+        marks.add_to(plot)
+        self._extras[plot] = _PlotExtras(log_y, fit, crosshair, note, marks)
         view = plot.getViewBox()
         view.sigXRangeChanged.connect(self._on_view_changed)
         view.sigResized.connect(self._on_view_changed)
@@ -332,11 +339,8 @@ class PlotBoard(QWidget):
         """Clear every plot and size the per-presentation curves for a new run."""
         self.series = RunSeries(presentations, rotation_dimensions, smoothing=self.smoothing.value())
         self._expert_names = expert_names
-        for plot, item in [pair for regions in self._segment_regions for pair in regions] + self.markers:
-            plot.removeItem(item)
-        self._segment_regions.clear()
-        self.markers.clear()
-        self._marker_steps.clear()
+        for extras in self._extras.values():
+            extras.mode_marks.clear()
         self._rebuild_angle_curves()
         self._rebuild_expert_curves(0, 0)
         self._show_comparison()
@@ -420,29 +424,19 @@ class PlotBoard(QWidget):
                 self.overlay_legends[plot].setVisible(comparing)
             if not comparing:
                 self._set_title(plot, self._titles[plot])
-        for plot, item in [pair for regions in self._segment_regions for pair in regions] + self.markers:
-            item.setVisible(not comparing)
+        for extras in self._extras.values():
+            extras.mode_marks.setVisible(not comparing)
         if not comparing:
             self._show_angle_view()
 
     def add_mode_change(self, change: ModeChange) -> None:
-        """Draw a labelled marker at the change on every plot; a new mode also starts a shaded segment."""
+        """Mark the change on every plot (a labelled dashed line); a new mode also starts a tinted segment."""
         self.series.add_mode_change(change)
-        label = _mode_label(change.mode)
-        if change.penalty_weight != change.previous_penalty_weight:
-            label += f"  w={change.penalty_weight:g}"
-        for tab in self._tabs:
-            for plot in tab.plots:
-                marker = pg.InfiniteLine(
-                    pos=self._x_at_steps([change.step - 0.5])[0], angle=90, movable=False,
-                    pen=pg.mkPen(mode_color(change.mode), width=1.5, style=Qt.PenStyle.DashLine),
-                    label=label, labelOpts={"position": 0.92, "color": mode_color(change.mode), "movable": True},
-                )
-                plot.addItem(marker, ignoreBounds=True)
-                marker.setVisible(not self.comparing)
-                self.markers.append((plot, marker))
-                self._marker_steps.append(change.step - 0.5)
         self._stale = set(range(len(self._tabs)))
+
+    def mode_marks(self, plot: pg.PlotItem) -> ModeMarksItem:
+        """The item that draws `plot`'s mode segments and mode changes."""
+        return self._extras[plot].mode_marks
 
     # -- x axis -----------------------------------------------------------------------------------
     @property
@@ -650,34 +644,22 @@ class PlotBoard(QWidget):
             plot.setTitle(text)
 
     def _sync_segments(self, visible: _Tab) -> None:
-        """One shaded region per mode segment on every plot; the last one grows with the run.
-        Only the visible tab's regions and markers are moved: the others catch up when their tab is shown."""
-        segments = self.series.segments
-        plots = [plot for tab in self._tabs for plot in tab.plots]
-        while len(self._segment_regions) < len(segments):
-            color = pg.mkColor(mode_color(segments[len(self._segment_regions)].mode))
-            color.setAlpha(SEGMENT_ALPHA)
-            regions = []
-            for plot in plots:
-                region = pg.LinearRegionItem(movable=False, brush=color, pen=pg.mkPen(None))
-                region.setZValue(-100)  # behind the curves
-                plot.addItem(region, ignoreBounds=True)
-                region.setVisible(not self.comparing)
-                regions.append((plot, region))
-            self._segment_regions.append(regions)
-        if self.markers:
-            positions = self._x_at_steps(self._marker_steps)
-            for (plot, marker), position in zip(self.markers, positions):
-                if plot in visible.plots:
-                    marker.setValue(float(position))
-        if not segments:
-            return
-        last_step = float(self.series.step.view()[-1]) if len(self.series) else segments[-1].start_step
-        edges = self._x_at_steps([s.start_step - 0.5 for s in segments] + [last_step + 0.5])
-        for regions, left, right in zip(self._segment_regions, edges, edges[1:]):
-            for plot, region in regions:
-                if plot in visible.plots:
-                    region.setRegion((float(left), float(max(left, right))))
+        """Hand the visible tab's plots the mode segments and changes at today's x positions (the last
+        segment grows with the run; a wall-time or token axis moves them all). The other tabs catch up
+        when they are shown."""
+        segments, changes = self.series.segments, self.series.mode_changes
+        bands, marks = [], []
+        if segments:
+            last_step = float(self.series.step.view()[-1]) if len(self.series) else segments[-1].start_step
+            edges = self._x_at_steps([s.start_step - 0.5 for s in segments] + [last_step + 0.5])
+            bands = [ModeBand(float(left), float(max(left, right)), mode_color(segment.mode))
+                     for segment, left, right in zip(segments, edges, edges[1:])]
+        if changes:
+            positions = self._x_at_steps([change.step - 0.5 for change in changes])
+            marks = [ModeMark(float(x), mode_color(change.mode), _change_label(change))
+                     for change, x in zip(changes, positions)]
+        for plot in visible.plots:
+            self._extras[plot].mode_marks.set_marks(bands, marks)
 
     def _rebuild_angle_curves(self) -> None:
         plot = self.angle_plot

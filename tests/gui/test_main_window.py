@@ -107,8 +107,9 @@ def test_a_mode_click_mid_run_changes_the_following_batches_and_marks_every_plot
     assert {r["mode"] for r in batches if r["step"] < change.step} == {"geometric_fast"}
     assert {r["mode"] for r in batches if r["step"] >= change.step} == {"geometric"}
     plots = [plot for tab in window.plots._tabs for plot in tab.plots]
-    assert {plot for plot, _marker in window.plots.markers} == set(plots)
-    assert all(marker.value() == change.step - 0.5 for _plot, marker in window.plots.markers)
+    window.plots.redraw()
+    shown = window.plots._tabs[window.plots.tabs.currentIndex()].plots
+    assert all([m.x for m in window.plots.mode_marks(plot).marks] == [change.step - 0.5] for plot in shown)
     assert [s.mode for s in window.plots.series.segments] == ["geometric_fast", "geometric"]
     assert window.panel.editor("run", "mode").raw_value() is Mode.GEOMETRIC
     assert window.toolbar.checked_mode() is Mode.GEOMETRIC
@@ -122,8 +123,9 @@ def test_penalty_weight_entered_mid_run_reaches_the_trainer(qtbot, make_window):
         window.toolbar.penalty_edit.editingFinished.emit()
     assert changed.args[0].penalty_weight == 0.5 and changed.args[0].mode == "geometric_fast"
     # qtbot's wait returns when the worker emits; the window's (queued) slot runs a moment later.
-    qtbot.waitUntil(lambda: bool(window.plots.markers), timeout=TIMEOUT_MS)
-    assert window.plots.markers[0][1].label.format == "Geometric fast  w=0.5"
+    qtbot.waitUntil(lambda: bool(window.plots.series.mode_changes), timeout=TIMEOUT_MS)
+    window.plots.redraw()
+    assert window.plots.mode_marks(window.plots.batch_time_plot).marks[0].label == "Geometric fast  w=0.5"
     stop_and_wait(qtbot, window)
 
 
@@ -180,9 +182,11 @@ def test_a_new_start_clears_the_plots(qtbot, make_window):
     with qtbot.waitSignal(window.session.worker.mode_changed, timeout=TIMEOUT_MS):
         window.toolbar.mode_actions[Mode.STANDARD].trigger()
     stop_and_wait(qtbot, window)
-    assert plotted(window) >= 3 and window.plots.markers
+    window.plots.redraw()
+    marks = window.plots.mode_marks(window.plots.batch_time_plot)
+    assert plotted(window) >= 3 and marks.marks
     assert window.start_run()
-    assert plotted(window) == 0 and not window.plots.markers and not window.plots.series.segments
+    assert plotted(window) == 0 and not marks.marks and not marks.bands and not window.plots.series.segments
     curve = window.plots.batch_time_plot.listDataItems()[0]
     assert curve.yData is None or len(curve.yData) == 0
     stop_and_wait(qtbot, window)

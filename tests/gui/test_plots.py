@@ -87,14 +87,19 @@ def test_mode_change_draws_a_marker_and_a_segment_on_every_plot(board):
     board.append([synthetic_record(step, mode="standard") for step in range(11, 21)])
     board.redraw()
     plots = [plot for tab in board._tabs for plot in tab.plots]
-    assert {plot for plot, _marker in board.markers} == set(plots)
-    assert all(marker.value() == 10.5 and marker.label.format == "Standard" for _plot, marker in board.markers)
-    assert [region.getRegion() for _plot, region in (regions[0] for regions in board._segment_regions)] == [
-        (0.5, 10.5), (10.5, 20.5)]
+    for plot in board._tabs[0].plots:  # the visible tab's plots; the others catch up when shown
+        marks = board.mode_marks(plot)
+        assert [(m.x, m.label) for m in marks.marks] == [(10.5, "Standard")]
+        assert [(b.left, b.right) for b in marks.bands] == [(0.5, 10.5), (10.5, 20.5)]
+    for index in range(board.tabs.count()):
+        board.tabs.setCurrentIndex(index)
+    assert all(board.mode_marks(plot).marks for plot in plots)
+    board.tabs.setCurrentIndex(0)
     assert "Geometric fast" in board.batch_time_plot.titleLabel.text
     assert "Standard" in board.batch_time_plot.titleLabel.text
     board.start_run(8, 4, NAMES)  # a new run clears everything
-    assert not board.markers and not board._segment_regions and len(board.series) == 0
+    assert not any(board.mode_marks(plot).marks or board.mode_marks(plot).bands for plot in plots)
+    assert len(board.series) == 0
     assert all(plot.listDataItems()[0].xData is None or not len(plot.listDataItems()[0].xData)
                for plot in (board.batch_time_plot, board.loss_plot))
 
@@ -120,7 +125,8 @@ def test_soak_three_thousand_redraws(board, qtbot):
         if i % 100 == 0:
             qtbot.wait(0)  # let Qt paint now and then, as the timer would
     assert len(redraws) >= 3000 and redraws[-1] == step == len(board.series)
-    assert len(board._segment_regions) == len(board.series.segments) >= 4
+    shown = board._tabs[board.tabs.currentIndex()].plots[0]
+    assert len(board.mode_marks(shown).bands) == len(board.series.segments) >= 4
 
 
 def test_the_angle_view_choice_survives_a_new_run(board):

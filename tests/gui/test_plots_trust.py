@@ -219,14 +219,14 @@ def test_x_axis_selector_steps_wall_time_and_tokens(board):
     assert board.batch_time_curve.xData.tolist() == [128.0 * s for s in range(1, 21)]
     assert board.eval_curve.xData.tolist() == [128.0 * 20]
     assert board.angle_plot.getAxis("bottom").labelText == "tokens seen"
-    marker = board.markers[0][1]
-    assert marker.value() == pytest.approx(128 * 10.5)  # halfway between the last batch before and the first after
+    marks = board.mode_marks(board.batch_time_plot)
+    assert marks.marks[0].x == pytest.approx(128 * 10.5)  # halfway between the last batch before and the first after
     board.x_axis.setCurrentIndex(board.x_axis.findData("wall_time"))
     assert board.batch_time_curve.xData == pytest.approx([0.01 * s for s in range(1, 21)])
     text = board.show_crosshair(board.batch_time_plot, 0.05, 10.0)
     assert "step 5 · wall time (s) 0.05 · batch time" in text
     board.x_axis.setCurrentIndex(board.x_axis.findData("step"))
-    assert board.markers[0][1].value() == 10.5
+    assert marks.marks[0].x == 10.5
 
 
 def test_a_tab_shown_after_a_zoom_draws_the_zoomed_stretch_in_full_detail(board, qtbot):

@@ -58,7 +58,7 @@ def test_the_toolbar_steers_a_followed_geogui_train_process(qtbot, window, tmp_p
         assert commands(out)[-1]["command"] == "mode" and commands(out)[-1]["mode"] == "geometric"
         assert commands(out)[-1]["sender"].startswith("geogui@")
         # The marker appears once the trainer has applied the switch and logged it, not at the click.
-        qtbot.waitUntil(lambda: len(window.plots.markers) > 0, timeout=TIMEOUT_MS)
+        qtbot.waitUntil(lambda: len(window.plots.series.mode_changes) > 0, timeout=TIMEOUT_MS)
         change = next(r for r in records(out) if r["kind"] == "mode_change")
         assert change["mode"] == "geometric" and window.plots.series.mode_changes[-1].step == change["step"]
 
