@@ -694,11 +694,11 @@ class PlotBoard(QWidget):
             plot.legend.clear()
         names = list(self._expert_names) if len(self._expert_names) == experts else [f"#{i}" for i in range(experts)]
         for i in range(experts):
-            _curve(self.expert_plot, pen=pg.mkPen(_color(i, experts), width=1.5), name=names[i])
+            _curve(self.expert_plot, pen=pg.mkPen(_color(i, experts), width=1), name=names[i])
         for g in range(ghosts):
             name = names[experts - ghosts + g] if experts >= ghosts else f"G{g}"
             color = _color(experts - ghosts + g, experts)
-            _curve(self.ghost_plot, pen=pg.mkPen(color, width=1.5), name=name)
+            _curve(self.ghost_plot, pen=pg.mkPen(color, width=1), name=name)
         if self.comparing:
             self._show_comparison()
 
