@@ -44,7 +44,7 @@ def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(max(1, args.threads))
     replicas = None
     if ranks > 1 or "RANK" in os.environ:
-        from geogui.engine.distributed import DistributedReplicas
+        from geogui.engine.distributed.ddp import DistributedReplicas
 
         device_type = "cuda" if args.device == "cuda" else "cpu"
         replicas = DistributedReplicas(device_type, find_unused_parameters=bool(args.find_unused))

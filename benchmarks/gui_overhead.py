@@ -92,7 +92,7 @@ def child_redraw(points: int, repeats: int) -> dict:
     import numpy as np
     from PySide6.QtWidgets import QApplication
 
-    from geogui.gui.plots import PlotBoard
+    from geogui.gui.plots.board import PlotBoard
 
     app = QApplication([])
     board = PlotBoard()

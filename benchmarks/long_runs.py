@@ -76,8 +76,8 @@ def peak_mb() -> float:
 # -- the runs -----------------------------------------------------------------------------------------
 def train_source(out: Path) -> Path:
     from geogui.engine.metrics import BatchRecord
-    from geogui.engine.recorder import record_run
-    from geogui.engine.runlog import RunLog
+    from geogui.rundir.recorder import record_run
+    from geogui.rundir.runlog import RunLog
     from geogui.engine.trainer import Trainer
     from geogui.settings import Settings
 
@@ -99,7 +99,7 @@ def templates(source: Path, seed: int = 0) -> list:
     import numpy as np
 
     from geogui.engine.metrics import BatchRecord
-    from geogui.engine.runlog import read_typed_records
+    from geogui.rundir.runlog import read_typed_records
 
     batches = [r for r in read_typed_records(source) if isinstance(r, BatchRecord)]
     rng = np.random.default_rng(seed)
@@ -143,7 +143,7 @@ def _number(value: float, name: str, form: str) -> str:
 def build(source: Path, out: Path, steps: int, form: str) -> None:
     """A synthetic run of `steps` batches in `form` ("long" or "compact")."""
     from geogui.engine.metrics import EvalRecord, ModeChange, batch_line
-    from geogui.engine.run_columns import CACHE_DIR, METRICS_FILE, SegmentWriter
+    from geogui.rundir.columns import CACHE_DIR, METRICS_FILE, SegmentWriter
 
     if (out / "complete").exists():
         return
@@ -189,8 +189,10 @@ def build(source: Path, out: Path, steps: int, form: str) -> None:
 def child_open(kind: str, run: str, trace: bool) -> dict:
     import tracemalloc
 
-    from geogui.engine import run_columns, runlog
-    from geogui.gui import run_source
+    from geogui.rundir import runlog
+
+    from geogui.rundir import columns as run_columns
+    from geogui.gui.plotdata import run_source
 
     path = Path(run)
     gc.collect()
@@ -231,8 +233,8 @@ def feed_board(board, run) -> None:
 def child_redraw(run: str) -> dict:
     from PySide6.QtWidgets import QApplication
 
-    from geogui.gui.plots import PlotBoard
-    from geogui.gui.run_source import load_run
+    from geogui.gui.plots.board import PlotBoard
+    from geogui.gui.plotdata.run_source import load_run
 
     app = QApplication([])
     board = PlotBoard()
@@ -270,7 +272,7 @@ def run_child(*args: str) -> dict:
 
 # -- the parent ----------------------------------------------------------------------------------------
 def measure(root: Path, source: Path, steps: int, before_max: int, redraw: bool) -> dict[str, float]:
-    from geogui.engine.run_columns import CACHE_DIR
+    from geogui.rundir.columns import CACHE_DIR
 
     figures: dict[str, float] = {}
     long_run, compact_run = root / f"long-{steps}", root / f"compact-{steps}"

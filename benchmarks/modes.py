@@ -36,7 +36,7 @@ from geogui.engine.device import DeviceChoice, synchronize
 from geogui.engine.model import default_dispatch
 from geogui.engine.modes import LossWeights, geometric_terms, geometric_terms_reference
 from geogui.engine.op_count import count_ops
-from geogui.engine.replicas import SingleProcess
+from geogui.engine.distributed.replicas import SingleProcess
 from geogui.engine.trainer import Trainer
 from geogui.settings import Mode, Settings
 

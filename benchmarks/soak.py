@@ -102,7 +102,7 @@ def main() -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from geogui.engine.runlog import read_meta
+    from geogui.rundir.runlog import read_meta
     from geogui.gui.main_window import MainWindow
     from geogui.settings import Mode, Settings, load_settings_file
 

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     # Qt, pyqtgraph and pydantic load only now; torch loads later, in the training thread only.
     from PySide6.QtWidgets import QApplication
 
-    from geogui import settings_store
+    from geogui.settings import store as settings_store
     from geogui.gui.app_icon import app_icon
     from geogui.gui.main_window import MainWindow
     from geogui.settings import SettingsError, load_settings_file

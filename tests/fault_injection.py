@@ -5,10 +5,10 @@ from __future__ import annotations
 import errno
 import os
 
-from geogui.engine import recorder as recorder_module
-from geogui.engine import runlog as runlog_module
+from geogui.rundir import recorder as recorder_module
+from geogui.rundir import runlog as runlog_module
 from geogui.engine.metrics import BatchRecord
-from geogui.engine.runlog import RunLog
+from geogui.rundir.runlog import RunLog
 
 
 class FullDisk:

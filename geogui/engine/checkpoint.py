@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from geogui.atomic_write import atomic_write
 from geogui.settings import Mode, ModelSettings
 
 if TYPE_CHECKING:
@@ -70,20 +71,10 @@ def save_checkpoint(run_dir: Path, state: "TrainingState", model_settings: Model
         "batch_generator": state.batch_generator.get_state(),
         "torch_rng": torch.get_rng_state(),
     }
-    target = folder / LATEST
-    tmp = folder / f".{LATEST}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if target.exists():
-            os.replace(target, folder / PREVIOUS)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # the previous checkpoint stands; no half-written copy takes space
-        raise
-    return target
+    # On a failed write the previous checkpoint stands, and no half-written copy takes space.
+    with atomic_write(folder / LATEST, "wb", keep_previous=folder / PREVIOUS) as handle:
+        torch.save(payload, handle)
+    return folder / LATEST
 
 
 def _read(path: Path) -> dict:

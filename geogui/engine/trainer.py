@@ -42,7 +42,7 @@ from geogui.engine.metrics import (
 from geogui.engine.model import MoETransformer, default_dispatch
 from geogui.engine.modes import TERM_NAMES, LossWeights, compute_terms
 from geogui.engine.optimizers import build_optimizers, make_fused, step_unless
-from geogui.engine.replicas import Replicas, SingleProcess
+from geogui.engine.distributed.replicas import Replicas, SingleProcess
 from geogui.engine.rotation import DataRotator
 from geogui.engine.step_options import PRECISION_FALLBACK, CompiledTerms, autocast_for
 from geogui.engine.transfer import PackedValues, stage

@@ -20,9 +20,11 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
-from geogui import paths, settings_store
+from geogui import paths
+
+from geogui.settings import store as settings_store
 from geogui.engine.control_file import Command, Pause, Resume, SetMode, SetPenaltyWeight, Stop, append_command, describe
-from geogui.engine.export import ExportError, export_run
+from geogui.rundir.export.tables import ExportError, export_run
 from geogui.engine.metrics import (
     BatchRecord,
     EvalRecord,
@@ -32,23 +34,23 @@ from geogui.engine.metrics import (
     RunFinished,
     RunStarted,
 )
-from geogui.engine.runlog import METRICS_FILE, RunLogError, effective_status, read_meta
-from geogui.engine.run_columns import ReadCancelled
-from geogui.engine.runs import MetricsTail
-from geogui.engine.tensorboard_export import INSTALL_HINT as TENSORBOARD_INSTALL_HINT
-from geogui.engine.tensorboard_export import tensorboard_available
-from geogui.gui.about_dialog import AboutDialog
+from geogui.rundir.runlog import METRICS_FILE, RunLogError, effective_status, read_meta
+from geogui.rundir.columns import ReadCancelled
+from geogui.rundir.catalog import MetricsTail
+from geogui.rundir.export.tensorboard import INSTALL_HINT as TENSORBOARD_INSTALL_HINT
+from geogui.rundir.export.tensorboard import tensorboard_available
+from geogui.gui.widgets.about_dialog import AboutDialog
 from geogui.gui.app_icon import app_icon
-from geogui.gui.nonfinite_alert import LOWER_FACTOR, NonFiniteAlert
-from geogui.gui.open_progress import OpenProgress
-from geogui.gui.plots import ExportTargetError, Overlay, PlotBoard
-from geogui.gui.presets import PresetBar
-from geogui.gui.run_series import RunSeries
-from geogui.gui.run_source import TORN_TAIL_NOTE, RunShape, load_run, shape_from_meta
-from geogui.gui.run_toolbar import RunToolbar
-from geogui.gui.runs_panel import REFRESH_MS, RunsPanel
-from geogui.gui.settings_panel import SettingsPanel
-from geogui.gui.status_bar import RunStatusBar
+from geogui.gui.widgets.nonfinite_alert import LOWER_FACTOR, NonFiniteAlert
+from geogui.gui.widgets.open_progress import OpenProgress
+from geogui.gui.plots.board import ExportTargetError, Overlay, PlotBoard
+from geogui.gui.widgets.presets import PresetBar
+from geogui.gui.plotdata.run_series import RunSeries
+from geogui.gui.plotdata.run_source import TORN_TAIL_NOTE, RunShape, load_run, shape_from_meta
+from geogui.gui.widgets.toolbar import RunToolbar
+from geogui.gui.widgets.runs_panel import REFRESH_MS, RunsPanel
+from geogui.gui.settings_form.panel import SettingsPanel
+from geogui.gui.widgets.status_bar import RunStatusBar
 from geogui.gui.worker import METRICS_INTERVAL_S, TrainingSession
 from geogui.settings import Mode, Settings, describe_validation_error
 

@@ -131,8 +131,8 @@ class TrainingWorker(QObject):
             # These import torch: here, in the worker thread only.
             from geogui.engine.data import load_corpus
             from geogui.engine.memory_estimate import refuse_if_too_big
-            from geogui.engine.recorder import record_run
-            from geogui.engine.runlog import RunLog
+            from geogui.rundir.recorder import record_run
+            from geogui.rundir.runlog import RunLog
             from geogui.engine.trainer import Trainer
 
             # The data (and a resumed run's checkpoint) are read before the run directory is written
@@ -205,7 +205,7 @@ class TrainingWorker(QObject):
         """The checkpoint to continue from, its step, and the records logged up to that step.
         An incompatible checkpoint is refused here, before the run directory is touched."""
         from geogui.engine.checkpoint import CheckpointError, check_checkpoint, latest_checkpoint
-        from geogui.engine.runlog import read_typed_records
+        from geogui.rundir.runlog import read_typed_records
 
         checkpoint = latest_checkpoint(run_dir)
         if checkpoint is None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from geogui.engine.data import load_corpus
-from geogui.engine.distributed import DistributedReplicas
+from geogui.engine.distributed.ddp import DistributedReplicas
 from geogui.engine.trainer import Trainer
 from geogui.settings import Settings
 

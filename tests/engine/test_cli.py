@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from geogui.cli import main
-from geogui.engine.runlog import read_metrics
+from geogui.cli.commands import main
+from geogui.rundir.runlog import read_metrics
 
 TINY = {"run": {"batch_size": 2, "eval_interval": 5, "eval_batches": 1},
         "model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "seq_len": 16, "expert_hidden": 16},
@@ -82,7 +82,7 @@ def test_bad_data_file_is_one_line_naming_the_file(tmp_path, settings_file):
     data = tmp_path / "broken.json"
     data.write_text('[{"question": "x", ')
     result = subprocess.run(
-        [sys.executable, "-m", "geogui.cli", "--settings", str(settings_file), "--data", str(data),
+        [sys.executable, "-m", "geogui.cli.commands", "--settings", str(settings_file), "--data", str(data),
          "--steps", "2", "--out", str(tmp_path / "r"), "--quiet"],
         capture_output=True, text=True, timeout=120,
     )

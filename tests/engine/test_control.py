@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from geogui.cli import control_main
+from geogui.cli.commands import control_main
 from geogui.engine.control_file import (
     CONTROL_FILE,
     ControlError,
@@ -21,8 +21,8 @@ from geogui.engine.control_file import (
     parse_command,
 )
 from geogui.engine.metrics import BatchRecord, ModeChange, RunEvent, RunFinished
-from geogui.engine.recorder import record_run
-from geogui.engine.runlog import RunLog, read_meta, read_run_records, write_json_atomic
+from geogui.rundir.recorder import record_run
+from geogui.rundir.runlog import RunLog, read_meta, read_run_records, write_json_atomic
 from geogui.engine.trainer import Trainer
 from geogui.settings import Mode
 
@@ -142,7 +142,7 @@ def test_commands_reach_a_single_process_geogui_train(tmp_path):
     """The CLI reads the control file of the run it writes (pid check: the run is this process)."""
     import threading
 
-    from geogui.cli import main
+    from geogui.cli.commands import main
 
     out = tmp_path / "cli-run"
     settings_file = tmp_path / "tiny.json"

@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geogui.cli import export_main
-from geogui.engine.export import SCALAR_COLUMNS, run_summary, write_csv
+from geogui.cli.commands import export_main
+from geogui.rundir.export.tables import SCALAR_COLUMNS, run_summary, write_csv
 from geogui.engine.metrics import BatchRecord
-from geogui.engine.recorder import record_run
-from geogui.engine.runlog import RunLog, read_run_records
+from geogui.rundir.recorder import record_run
+from geogui.rundir.runlog import RunLog, read_run_records
 from geogui.engine.trainer import Trainer
 
 from .conftest import tiny_settings
@@ -135,7 +135,7 @@ def test_exports_hold_no_python_object_per_batch(tmp_path, monkeypatch):
     parsed a chunk at a time."""
     import tracemalloc
 
-    from geogui.engine import run_columns
+    from geogui.rundir import columns as run_columns
 
     monkeypatch.setattr(run_columns, "CHUNK_BYTES", 1 << 20)  # a few chunks at this length, as a long run has
     monkeypatch.setattr(run_columns, "SEGMENT_BYTES", 1 << 20)

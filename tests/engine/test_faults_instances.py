@@ -9,12 +9,14 @@ import subprocess
 import sys
 import textwrap
 
-from geogui import paths, settings_store
+from geogui import paths
+
+from geogui.settings import store as settings_store
 from geogui.settings import Settings
 
 WRITER = textwrap.dedent("""
     import sys
-    from geogui import settings_store
+    from geogui.settings import store as settings_store
     from geogui.settings import Settings
     settings = Settings()
     settings.run.steps = int(sys.argv[1])

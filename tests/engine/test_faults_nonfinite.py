@@ -8,8 +8,8 @@ import torch
 
 from geogui.engine.checkpoint import latest_checkpoint, read_checkpoint_step
 from geogui.engine.metrics import BatchRecord, RunEvent
-from geogui.engine.recorder import record_run
-from geogui.engine.runlog import RunLog, read_meta
+from geogui.rundir.recorder import record_run
+from geogui.rundir.runlog import RunLog, read_meta
 from geogui.engine.trainer import Trainer
 from geogui.settings import Settings
 

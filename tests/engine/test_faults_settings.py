@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from geogui import paths, settings_store
+from geogui import paths
+
+from geogui.settings import store as settings_store
 from geogui.settings import SCHEMA_VERSION, Settings, SettingsError, load_settings_file
-from geogui.settings_migrations import MigrationError, migrate, rename_field
+from geogui.settings.migrations import MigrationError, migrate, rename_field
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # The fixture is a version-0 file whose fields were later renamed: run.lr -> run.learning_rate and

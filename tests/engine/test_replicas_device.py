@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from geogui import train_replicas
-from geogui.cli import InputError
+from geogui.cli import torchrun as train_replicas
+from geogui.cli.commands import InputError
 from geogui.engine import device as device_module
-from geogui.engine import distributed as distributed_module
+from geogui.engine.distributed import ddp as distributed_module
 
 from .conftest import tiny_settings
 

@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from geogui.engine import run_columns
+from geogui.rundir import columns as run_columns
 from geogui.engine.metrics import (
     DEVICE_FLOAT32,
     BatchRecord,
@@ -22,8 +22,8 @@ from geogui.engine.metrics import (
     normalize_line,
     record_from_json,
 )
-from geogui.engine.recorder import record_run
-from geogui.engine.run_columns import (
+from geogui.rundir.recorder import record_run
+from geogui.rundir.columns import (
     CACHE_DIR,
     MATRIX_FIELDS,
     SCALAR_FIELDS,
@@ -32,7 +32,7 @@ from geogui.engine.run_columns import (
     parse_columns,
     read_run_columns,
 )
-from geogui.engine.runlog import RunLog, read_run_records, read_typed_records
+from geogui.rundir.runlog import RunLog, read_run_records, read_typed_records
 from geogui.engine.trainer import Trainer
 
 from .conftest import tiny_settings

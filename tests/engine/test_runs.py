@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, record_from_json
-from geogui.engine.recorder import record_run
-from geogui.engine.runlog import RunLog, RunLogError, read_meta
-from geogui.engine.runs import MetricsTail, delete_run, list_runs, rename_run
+from geogui.rundir.recorder import record_run
+from geogui.rundir.runlog import RunLog, RunLogError, read_meta
+from geogui.rundir.catalog import MetricsTail, delete_run, list_runs, rename_run
 from geogui.engine.trainer import Trainer
 
 from .conftest import tiny_settings

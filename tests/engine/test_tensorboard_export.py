@@ -10,12 +10,12 @@ import math
 import numpy as np
 import pytest
 
-from geogui.cli import export_main, main
-from geogui.engine import tensorboard_export
+from geogui.cli.commands import export_main, main
+from geogui.rundir.export import tensorboard as tensorboard_export
 from geogui.engine.metrics import BatchRecord
-from geogui.engine.recorder import record_run
-from geogui.engine.runlog import RunLog, read_run_records
-from geogui.engine.tensorboard_export import BATCH_SCALARS, EVAL_SCALARS, INSTALL_HINT, tensorboard_available
+from geogui.rundir.recorder import record_run
+from geogui.rundir.runlog import RunLog, read_run_records
+from geogui.rundir.export.tensorboard import BATCH_SCALARS, EVAL_SCALARS, INSTALL_HINT, tensorboard_available
 from geogui.engine.trainer import Trainer
 
 from .conftest import tiny_settings

@@ -20,7 +20,7 @@ from geogui.engine import checkpoint as checkpoint_module
 from geogui.engine import trainer as trainer_module
 from geogui.engine.checkpoint import latest_checkpoint, read_checkpoint_step
 from geogui.engine.model import MoETransformer
-from geogui.engine.runlog import effective_status, read_meta, read_metrics
+from geogui.rundir.runlog import effective_status, read_meta, read_metrics
 from geogui.gui.main_window import MainWindow
 
 from ..fault_injection import FullDisk

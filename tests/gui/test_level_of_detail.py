@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from geogui.gui.level_of_detail import LevelOfDetail
-from geogui.gui.run_series import RunSeries
+from geogui.gui.plotdata.level_of_detail import LevelOfDetail
+from geogui.gui.plotdata.run_series import RunSeries
 
 from .conftest import synthetic_record
 
@@ -100,7 +100,7 @@ def test_the_mean_batch_time_of_each_mode_stays_exact_after_coarsening():
 
 
 def test_the_readout_of_a_coarsened_series_names_the_bin_and_the_extreme():
-    from geogui.gui.shown_series import ShownSeries, readout
+    from geogui.gui.plotdata.shown_series import ShownSeries, readout
 
     series = RunSeries(presentations=8, rotation_dimensions=4, capacity=16)
     series.append([synthetic_record(i) for i in range(1, 41)])
@@ -115,7 +115,7 @@ def test_the_readout_of_a_coarsened_series_names_the_bin_and_the_extreme():
 
 def test_a_run_read_as_columns_plots_as_its_records_do(tmp_path):
     from geogui.engine.metrics import EvalRecord, ModeChange
-    from geogui.engine.run_columns import read_run_columns
+    from geogui.rundir.columns import read_run_columns
 
     records = [synthetic_record(i) for i in range(1, 31)]
     logged = [*records[:10], EvalRecord(10, 2.0, 7.4), ModeChange(11, "standard", 0.001, "geometric_fast", 0.001),

@@ -6,11 +6,11 @@ import pytest
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 
-from geogui import settings_store
+from geogui.settings import store as settings_store
 from geogui.engine.metrics import BatchRecord
-from geogui.engine.runlog import read_metrics
+from geogui.rundir.runlog import read_metrics
 from geogui.gui.main_window import MainWindow
-from geogui.gui.status_bar import format_bytes
+from geogui.gui.widgets.status_bar import format_bytes
 from geogui.settings import Mode
 
 from .conftest import only_run_dir, run_meta, tiny_settings

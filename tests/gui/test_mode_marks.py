@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import QPointF
 
 from geogui.engine.metrics import ModeChange
-from geogui.gui.plots import Overlay, PlotBoard
+from geogui.gui.plots.board import Overlay, PlotBoard
 
 from .conftest import synthetic_record
 

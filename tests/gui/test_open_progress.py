@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QProgressDialog
 
-from geogui.engine.run_columns import ReadCancelled
+from geogui.rundir.columns import ReadCancelled
 from geogui.gui import main_window as main_window_module
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from geogui.engine.metrics import EvalRecord, ModeChange
-from geogui.gui.plots import ANGLE_NORMS, PlotBoard
+from geogui.gui.plots.board import ANGLE_NORMS, PlotBoard
 
 from .conftest import synthetic_record
 

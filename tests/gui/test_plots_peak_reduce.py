@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geogui.gui.peak_reduce import peak_reduce, visible_rows
+from geogui.gui.plotdata.peak_reduce import peak_reduce, visible_rows
 
 
 def test_short_stretches_pass_through_untouched():

@@ -6,9 +6,9 @@ import pytest
 from PySide6.QtWidgets import QFileDialog
 
 from geogui import paths
-from geogui.engine.recorder import record_run
-from geogui.engine.runlog import RunLog
-from geogui.engine.tensorboard_export import INSTALL_HINT, tensorboard_available
+from geogui.rundir.recorder import record_run
+from geogui.rundir.runlog import RunLog
+from geogui.rundir.export.tensorboard import INSTALL_HINT, tensorboard_available
 from geogui.engine.trainer import Trainer
 from geogui.gui import main_window
 from geogui.gui.main_window import MainWindow

@@ -13,8 +13,8 @@ import pytest
 from PySide6.QtCore import QPointF
 
 from geogui.engine.metrics import EvalRecord, ModeChange
-from geogui.gui.plots import Overlay, PlotBoard
-from geogui.gui.run_series import RunSeries
+from geogui.gui.plots.board import Overlay, PlotBoard
+from geogui.gui.plotdata.run_series import RunSeries
 
 from .conftest import synthetic_record
 

@@ -1,6 +1,6 @@
 import pytest
 
-from geogui.gui.redraw_budget import RedrawBudget, TimedGraphicsLayoutWidget
+from geogui.gui.plots.redraw_budget import RedrawBudget, TimedGraphicsLayoutWidget
 
 
 class FakeClock:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from geogui.engine.metrics import EvalRecord, ModeChange
-from geogui.gui.growable import GrowableArray
-from geogui.gui.run_series import RunSeries
+from geogui.gui.plotdata.growable import GrowableArray
+from geogui.gui.plotdata.run_series import RunSeries
 
 from .conftest import synthetic_record
 

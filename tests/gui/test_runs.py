@@ -20,11 +20,11 @@ from PySide6.QtWidgets import QInputDialog, QMessageBox
 from geogui import paths
 from geogui.engine.checkpoint import latest_checkpoint
 from geogui.engine.metrics import BatchRecord
-from geogui.engine.recorder import record_run
-from geogui.engine.runlog import RunLog, read_meta, read_metrics, read_run_records
+from geogui.rundir.recorder import record_run
+from geogui.rundir.runlog import RunLog, read_meta, read_metrics, read_run_records
 from geogui.engine.trainer import Trainer
 from geogui.gui.main_window import MainWindow
-from geogui.gui.run_source import TORN_TAIL_NOTE
+from geogui.gui.plotdata.run_source import TORN_TAIL_NOTE
 
 from .conftest import tiny_settings
 
@@ -206,7 +206,7 @@ def test_a_kill_9_run_shows_crashed_opens_and_resumes_with_its_step_numbers(qtbo
         "model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "seq_len": 16, "expert_hidden": 16},
         "device": {"device": "cpu"}}))
     out = paths.runs_dir() / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "geogui.cli", "--settings", str(settings_file), "--out",
+    process = subprocess.Popen([sys.executable, "-m", "geogui.cli.commands", "--settings", str(settings_file), "--out",
                                 str(out), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         qtbot.waitUntil(lambda: latest_checkpoint(out) is not None and len(batches(out)) >= 12, timeout=120_000)

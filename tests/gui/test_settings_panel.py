@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QToolButton
 
 from geogui.gui.main_window import MainWindow
-from geogui.gui.settings_panel import SettingsPanel, section_fields
+from geogui.gui.settings_form.panel import SettingsPanel, section_fields
 from geogui.settings import Mode, Settings
 
 

@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from geogui import paths, settings_store
+from geogui import paths
+
+from geogui.settings import store as settings_store
 from geogui.settings import Mode, Settings, SettingsError
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from geogui.gui.smoothing import DEFAULT_WEIGHT, SegmentedEma, debiased_ema
+from geogui.gui.plotdata.smoothing import DEFAULT_WEIGHT, SegmentedEma, debiased_ema
 
 
 def tensorboard_ema(values, weight):

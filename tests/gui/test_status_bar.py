@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from geogui.engine.metrics import RunEvent
 from geogui.engine.step_options import CPU_BF16_NOTICE, PRECISION_FALLBACK
-from geogui.gui.status_bar import WARNING_STYLE
+from geogui.gui.widgets.status_bar import WARNING_STYLE
 
 
 def test_a_compiled_step_shows_its_cold_compile_time(window):

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from geogui import paths
 from geogui.engine.checkpoint import latest_checkpoint
 from geogui.engine.metrics import BatchRecord, RunFinished, RunStarted
-from geogui.engine.runlog import read_metrics
+from geogui.rundir.runlog import read_metrics
 from geogui.gui.worker import TrainingSession
 from geogui.settings import Mode
 

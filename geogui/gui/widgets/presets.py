@@ -1,5 +1,5 @@
 """Named presets in the settings dock: pick one to load it, save the current settings under a name,
-delete one. The files themselves are handled by `geogui.settings_store`."""
+delete one. The files themselves are handled by `geogui.settings.store`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Callable
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QInputDialog, QPushButton, QWidget
 
-from geogui import settings_store
+from geogui.settings import store as settings_store
 from geogui.settings import Settings, SettingsError
 
 

@@ -18,7 +18,7 @@ from typing import Iterator
 
 from geogui.engine.checkpoint import discard_latest_checkpoint, save_checkpoint
 from geogui.engine.metrics import BatchRecord, RunEvent, RunFinished, RunStarted, TrainerEvent
-from geogui.engine.runlog import RunLog
+from geogui.rundir.runlog import RunLog
 from geogui.engine.trainer import Trainer
 
 NONFINITE = "nonfinite_loss"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geogui.gui.growable import GrowableArray
+from geogui.gui.plotdata.growable import GrowableArray
 
 DEFAULT_CAPACITY = 1 << 15  # rows per column before the store coarsens: 32,768 batches at full detail
 FIRST_BIN = 4  # raw rows -> bins of 4 batches (two rows each): the first coarsening halves the rows

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from geogui.gui.shown_series import ShownSeries
+from geogui.gui.plotdata.shown_series import ShownSeries
 
 DATA_SUFFIXES = (".csv", ".json")
 

@@ -17,7 +17,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QFormLayout, QLabel, QScrollArea, QTabWidget, QWidget
 
 from geogui.engine.memory_estimate import check_fits
-from geogui.gui.field_editors import FieldEditor, editor_for
+from geogui.gui.settings_form.field_editors import FieldEditor, editor_for
 from geogui.settings import Settings
 
 ERROR_COLOR = "#c62828"

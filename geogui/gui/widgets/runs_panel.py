@@ -30,9 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from geogui.engine.runlog import RunLogError
-from geogui.engine.runs import RunInfo, delete_run, list_runs, rename_run
-from geogui.gui.plots import _mode_label
+from geogui.rundir.runlog import RunLogError
+from geogui.rundir.catalog import RunInfo, delete_run, list_runs, rename_run
+from geogui.gui.plots.board import _mode_label
 from geogui.paths import runs_dir
 
 REFRESH_MS = 2000

@@ -11,8 +11,8 @@ from datetime import datetime
 from pathlib import Path
 
 from geogui.engine.metrics import LoggedRecord
-from geogui.engine.run_columns import Cancel, Progress, RunColumns, RunColumnsReader
-from geogui.engine.runlog import META_FILE, METRICS_FILE, RunLogError, effective_status, read_meta, write_json_atomic
+from geogui.rundir.columns import Cancel, Progress, RunColumns, RunColumnsReader
+from geogui.rundir.runlog import META_FILE, METRICS_FILE, RunLogError, effective_status, read_meta, write_json_atomic
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,14 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMes
                                QWidget)
 
 from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeChange, split_at_mode_changes
-from geogui.gui.mode_marks import ModeBand, ModeMark, ModeMarksItem
+from geogui.gui.plots.mode_marks import ModeBand, ModeMark, ModeMarksItem
 from geogui.gui.palette import RAW_ALPHA, mode_color
-from geogui.gui.peak_reduce import peak_reduce, visible_rows
-from geogui.gui.plot_controls import SmoothingSlider
-from geogui.gui.plot_data_export import PlotDataError, write_plot_data
-from geogui.gui.redraw_budget import RedrawBudget, TimedGraphicsLayoutWidget
-from geogui.gui.run_series import RunSeries
-from geogui.gui.shown_series import ShownSeries, readout
+from geogui.gui.plotdata.peak_reduce import peak_reduce, visible_rows
+from geogui.gui.plots.controls import SmoothingSlider
+from geogui.gui.plotdata.export_table import PlotDataError, write_plot_data
+from geogui.gui.plots.redraw_budget import RedrawBudget, TimedGraphicsLayoutWidget
+from geogui.gui.plotdata.run_series import RunSeries
+from geogui.gui.plotdata.shown_series import ShownSeries, readout
 from geogui.settings import Mode
 
 REFRESH_HZ = 20

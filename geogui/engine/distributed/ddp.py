@@ -120,7 +120,7 @@ class DistributedReplicas:
                                     timeout=timedelta(seconds=timeout_s))
         self.ranks: list[RankInfo] = self.gather(RankInfo(self.rank, socket.gethostname(), os.getpid()))
 
-    # ---- the trainer's calls (geogui.engine.replicas.Replicas) ----
+    # ---- the trainer's calls (geogui.engine.distributed.replicas.Replicas) ----
     def batch(self, tokens, batch_size, seq_len, generator):
         x, y = get_batch(tokens, batch_size * self.world_size, seq_len, generator)
         mine = slice(self.rank * batch_size, (self.rank + 1) * batch_size)

@@ -30,6 +30,7 @@ try:
 except ImportError:  # Windows: no advisory locks; one writer per run is then up to the user
     fcntl = None
 
+from geogui.atomic_write import atomic_write
 from geogui.engine.metrics import BatchRecord, ModeChange, RunEvent, RunStarted, TrainerEvent, batch_line, normalize_line
 from geogui.settings import Settings
 
@@ -46,16 +47,8 @@ def _now() -> str:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk must not also keep half a copy; the old file stands
-        raise
+    with atomic_write(path) as handle:  # a full disk keeps the old file, never half a new one
+        json.dump(data, handle, indent=2)
 
 
 def _versions() -> dict[str, str]:
@@ -99,7 +92,7 @@ class RunLog:
         except BaseException:
             self._release()
             raise
-        from geogui.engine.run_columns import SegmentWriter
+        from geogui.rundir.columns import SegmentWriter
 
         self._cache = SegmentWriter(self.path, os.fstat(self._metrics.fileno()).st_size)
 

@@ -165,8 +165,8 @@ def write_tensorboard(run_dir: Path, logdir: Path) -> str:
 
     Raises TensorBoardUnavailable without the extra, and ExportError when the target already holds
     event files (writing again would duplicate every point) or cannot be written."""
-    from geogui.engine.export import ExportError
-    from geogui.engine.runlog import read_meta, read_typed_records
+    from geogui.rundir.export.tables import ExportError
+    from geogui.rundir.runlog import read_meta, read_typed_records
 
     require_tensorboard()
     run_dir = Path(run_dir)

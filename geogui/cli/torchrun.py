@@ -1,6 +1,6 @@
 """geogui-train under torchrun: one rank's side of a data-parallel run.
 
-Every rank trains (see `geogui.engine.distributed`); rank 0 alone writes the run directory
+Every rank trains (see `geogui.engine.distributed.ddp`); rank 0 alone writes the run directory
 (meta.json with `world_size`, `backend` and the ranks' hosts and pids, metrics.jsonl, checkpoints),
 reads the control file and prints progress. When the run ends, the ranks compare fingerprints of
 their parameters and rank 0 records them. When a rank fails, rank 0 closes the run as `failed` with
@@ -28,9 +28,9 @@ def _start(settings: Settings, timeout_s: float):
     Mac, becomes the CPU there (said once on stderr); an explicit `--device mps` is refused."""
     import torch
 
-    from geogui.cli import InputError
+    from geogui.cli.commands import InputError
     from geogui.engine.device import choose_device, mps_available
-    from geogui.engine.distributed import DistributedReplicas
+    from geogui.engine.distributed.ddp import DistributedReplicas
 
     requested = settings.device.device
     if requested in ("auto", "cuda") and torch.cuda.is_available():
@@ -51,12 +51,12 @@ def _start(settings: Settings, timeout_s: float):
 
 def train_replica(settings: Settings, out: Path | None, quiet: bool, resume: tuple[Path, int] | None,
                   corpus, timeout_s: float) -> int:
-    from geogui.cli import ProgressBar, report_event
+    from geogui.cli.commands import ProgressBar, report_event
     from geogui.engine.control_file import ControlFileReader
-    from geogui.engine.distributed import SharedCommands
+    from geogui.engine.distributed.ddp import SharedCommands
     from geogui.engine.metrics import RunFinished
-    from geogui.engine.recorder import record_run
-    from geogui.engine.runlog import RunLog
+    from geogui.rundir.recorder import record_run
+    from geogui.rundir.runlog import RunLog
     from geogui.engine.trainer import Trainer
 
     replicas, trainer_settings = _start(settings, timeout_s)
@@ -105,8 +105,8 @@ def train_replica(settings: Settings, out: Path | None, quiet: bool, resume: tup
 def _fail(replicas, exc: BaseException, log) -> None:
     """Report the failure where it will be read, then leave at once: a collective library that lost a
     peer may hang while tearing down, and the run log is already closed."""
-    from geogui.engine.distributed import describe_failure
-    from geogui.engine.runlog import META_FILE, write_json_atomic
+    from geogui.engine.distributed.ddp import describe_failure
+    from geogui.rundir.runlog import META_FILE, write_json_atomic
 
     if replicas.rank == 0:
         message = replicas.failure_message(exc)

@@ -5,7 +5,7 @@ start-up. Every value that does not validate falls back to its default, the orig
 next to it as ``settings.json.bak``, and the caller gets a one-line notice to show the user.
 Presets are files the user picks by name, so they are loaded strictly and a bad one is reported.
 
-A file from an older geogui is migrated (see `geogui.settings_migrations`) and its original kept as
+A file from an older geogui is migrated (see `geogui.settings.migrations`) and its original kept as
 the `.bak`; one from a newer geogui keeps the values this version understands. Two app instances
 share the file: every write is atomic (a whole old or a whole new file, never a mix), and a write
 over a file that another instance changed since this one read it says so (the last writer wins).
@@ -14,10 +14,8 @@ over a file that another instance changed since this one read it says so (the la
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +23,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from geogui import paths
+from geogui.atomic_write import write_text_atomic
 from geogui.settings import SCHEMA_VERSION, Settings, SettingsError, load_settings_file, settings_to_json
-from geogui.settings_migrations import MIGRATIONS, Migration, MigrationError, migrate
+from geogui.settings.migrations import MIGRATIONS, Migration, MigrationError, migrate
 
 BACKUP_SUFFIX = ".bak"
 PRESET_SUFFIX = ".json"
@@ -195,14 +194,4 @@ def _reason(exc: Exception) -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    # Write a sibling temp file and rename over the target, so a crash never leaves half a file.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text + "\n")  # a crash never leaves half a settings file

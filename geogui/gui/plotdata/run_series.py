@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeChange, split_at_mode_changes
-from geogui.gui.growable import GrowableArray
-from geogui.gui.level_of_detail import DEFAULT_CAPACITY, LevelOfDetail
-from geogui.gui.smoothing import DEFAULT_WEIGHT, SegmentedEma, debiased_ema
+from geogui.gui.plotdata.growable import GrowableArray
+from geogui.gui.plotdata.level_of_detail import DEFAULT_CAPACITY, LevelOfDetail
+from geogui.gui.plotdata.smoothing import DEFAULT_WEIGHT, SegmentedEma, debiased_ema
 
 if TYPE_CHECKING:
-    from geogui.engine.run_columns import RunColumns
+    from geogui.rundir.columns import RunColumns
 
 MIB = 1024.0 * 1024.0
 
@@ -209,7 +209,7 @@ class RunSeries:
         ])
 
     def extend_columns(self, columns: "RunColumns", add_mode_change=None) -> None:
-        """A run read as columns (geogui.engine.run_columns), or what was appended to it since the
+        """A run read as columns (geogui.rundir.columns), or what was appended to it since the
         last read: batches in stretches between mode changes, evaluations, mode changes (through
         `add_mode_change` when given: the plots draw a marker for each)."""
         add_mode_change = add_mode_change or self.add_mode_change

@@ -63,7 +63,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
 def resume_run(args: argparse.Namespace) -> int:
     """--resume RUN_DIR [--steps N]: the run's own settings, N more steps (default: to its planned end)."""
     from geogui.engine.checkpoint import CheckpointError, check_checkpoint, latest_checkpoint
-    from geogui.engine.runlog import RunLogError, effective_status, read_meta
+    from geogui.rundir.runlog import RunLogError, effective_status, read_meta
 
     run_dir = args.resume
     try:
@@ -154,7 +154,7 @@ def train(settings: Settings, out: Path | None, quiet: bool = False,
     from geogui.engine.data import DataError, load_corpus
     from geogui.engine.memory_estimate import MemoryEstimateError, refuse_if_too_big
     from geogui.engine.metrics import RunFinished
-    from geogui.engine.recorder import record_run
+    from geogui.rundir.recorder import record_run
     from geogui.engine.trainer import Trainer
 
     try:  # before the run directory exists, so bad data or a size that cannot fit leaves nothing behind
@@ -162,10 +162,10 @@ def train(settings: Settings, out: Path | None, quiet: bool = False,
         corpus = load_corpus(settings.data, settings.model.seq_len)
     except (DataError, MemoryEstimateError) as exc:
         raise InputError(str(exc)) from None
-    from geogui.train_replicas import launched_by_torchrun
+    from geogui.cli.torchrun import launched_by_torchrun
 
     if launched_by_torchrun():  # one rank of a data-parallel run (torch.distributed is touched only then)
-        from geogui.train_replicas import train_replica
+        from geogui.cli.torchrun import train_replica
 
         if tensorboard is not None:
             raise InputError("--tensorboard is not available under torchrun; export the run afterwards with "
@@ -183,7 +183,7 @@ def train(settings: Settings, out: Path | None, quiet: bool = False,
     bar = None if quiet else ProgressBar(settings.run.steps, start=resume[1] if resume else 0)
     mirror = None
     if tensorboard is not None:
-        from geogui.engine.tensorboard_export import TensorBoardMirror
+        from geogui.rundir.export.tensorboard import TensorBoardMirror
 
         mirror = TensorBoardMirror(tensorboard / log.path.name, log.meta["settings"])
         print(f"TensorBoard: tensorboard --logdir {tensorboard}", file=sys.stderr)
@@ -216,7 +216,7 @@ def train(settings: Settings, out: Path | None, quiet: bool = False,
 
 def _open_run_log(settings: Settings, out: Path | None, resume: tuple[Path, int] | None):
     """The run's RunLog: a new directory, or `out` continued after the checkpoint's step."""
-    from geogui.engine.runlog import RunLog, RunLogError
+    from geogui.rundir.runlog import RunLog, RunLogError
 
     try:
         if resume is not None:
@@ -233,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.tensorboard is not None:
-            from geogui.engine.tensorboard_export import INSTALL_HINT, tensorboard_available
+            from geogui.rundir.export.tensorboard import INSTALL_HINT, tensorboard_available
 
             if not tensorboard_available():
                 raise InputError(f"--tensorboard: {INSTALL_HINT}")
@@ -254,8 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def export_main(argv: Sequence[str] | None = None) -> int:
     """geogui-export RUN_DIR -o OUT: CSV, JSONL, or a summary (.md / .json), chosen by OUT's suffix;
     with --format tensorboard, OUT is a log directory that receives TensorBoard event files."""
-    from geogui.engine.export import FORMATS, ExportError, export_run
-    from geogui.engine.runlog import RunLogError
+    from geogui.rundir.export.tables import FORMATS, ExportError, export_run
+    from geogui.rundir.runlog import RunLogError
 
     parser = argparse.ArgumentParser(prog="geogui-export", description=export_main.__doc__)
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -286,7 +286,7 @@ def control_main(argv: Sequence[str] | None = None) -> int:
         append_command,
         describe,
     )
-    from geogui.engine.runlog import RunLogError, effective_status, read_meta
+    from geogui.rundir.runlog import RunLogError, effective_status, read_meta
 
     parser = argparse.ArgumentParser(prog="geogui-control", description=control_main.__doc__)
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from geogui.engine.metrics import BatchRecord, LoggedRecord
-from geogui.engine.run_columns import Cancel, Progress, RunColumns, RunColumnsReader
-from geogui.engine.runlog import METRICS_FILE, RunLogError, effective_status, read_meta
-from geogui.gui.run_series import RunSeries
-from geogui.gui.smoothing import DEFAULT_WEIGHT
+from geogui.rundir.columns import Cancel, Progress, RunColumns, RunColumnsReader
+from geogui.rundir.runlog import METRICS_FILE, RunLogError, effective_status, read_meta
+from geogui.gui.plotdata.run_series import RunSeries
+from geogui.gui.plotdata.smoothing import DEFAULT_WEIGHT
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QWidget
 
-from geogui.gui.smoothing import DEFAULT_WEIGHT, MAX_WEIGHT
+from geogui.gui.plotdata.smoothing import DEFAULT_WEIGHT, MAX_WEIGHT
 
 _STEPS = 1000  # slider positions per unit of weight: 0.000 .. 0.999
 

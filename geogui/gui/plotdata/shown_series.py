@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geogui.gui.run_series import RunSeries
+from geogui.gui.plotdata.run_series import RunSeries
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class ShownSeries:
     y: np.ndarray  # raw values
     smoothed: np.ndarray | None = None  # drawn over the raw values, when the plot smooths them
     # batches per stored bin: past the store's capacity each bin is two rows, its maximum then its
-    # minimum, at its first and last step (see geogui.gui.level_of_detail)
+    # minimum, at its first and last step (see geogui.gui.plotdata.level_of_detail)
     bin_size: int = 1
 
     def nearest_row(self, x: float) -> int | None:

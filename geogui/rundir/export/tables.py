@@ -25,8 +25,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from geogui.engine.metrics import DEVICE_FLOAT32
-from geogui.engine.run_columns import MATRIX_FIELDS, RunColumns, read_run_columns
-from geogui.engine.runlog import effective_status, read_meta, read_run_records
+from geogui.rundir.columns import MATRIX_FIELDS, RunColumns, read_run_columns
+from geogui.rundir.runlog import effective_status, read_meta, read_run_records
 
 SCALAR_COLUMNS = (
     "step", "epoch", "mode", "penalty_weight", "batch_time_s", "data_time_s", "loss", "task_loss", "aux_loss",
@@ -189,7 +189,7 @@ def export_run(run_dir: Path, out: Path, fmt: str | None = None) -> str:
         write_summary(run_dir, out, fmt)
         return f"summary -> {out}"
     if fmt == "tensorboard":  # `out` is a log directory; needs the optional tensorboard extra
-        from geogui.engine.tensorboard_export import TensorBoardUnavailable, write_tensorboard
+        from geogui.rundir.export.tensorboard import TensorBoardUnavailable, write_tensorboard
 
         try:
             return write_tensorboard(run_dir, out)

@@ -1,7 +1,7 @@
 """What the training loop asks of its replicas, and the single-process answer.
 
 The trainer draws batches, computes losses, back-propagates and reports through a `Replicas` object.
-In one process every call is the plain operation. Under torchrun `geogui.engine.distributed` answers
+In one process every call is the plain operation. Under torchrun `geogui.engine.distributed.ddp` answers
 the same calls across ranks (sharded batches, DistributedDataParallel, means over ranks), so the loop
 itself reads the same either way, and a single-process run never touches torch.distributed.
 """

@@ -14,10 +14,10 @@ from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from geogui.settings_migrations import FIRST_VERSION, MIGRATIONS, Migration, MigrationError, migrate
+from geogui.settings.migrations import FIRST_VERSION, MIGRATIONS, Migration, MigrationError, migrate
 
 # Bump it when a field is renamed, moved or changes meaning, and add the migration from the old
-# version to `geogui.settings_migrations.MIGRATIONS`.
+# version to `geogui.settings.migrations.MIGRATIONS`.
 SCHEMA_VERSION = 1
 
 
@@ -166,6 +166,16 @@ class ModelSettings(_Section):
     @property
     def presentations(self) -> int:
         return self.num_experts + self.num_ghost_experts
+
+    @property
+    def expert_names(self) -> tuple[str, ...]:
+        """E0, E1, … for the primary experts, then G0, G1, … for the ghosts: the names every plot,
+        table and export uses."""
+        return expert_names(self.num_experts, self.num_ghost_experts)
+
+
+def expert_names(experts: int, ghosts: int) -> tuple[str, ...]:
+    return tuple(f"E{i}" for i in range(experts)) + tuple(f"G{i}" for i in range(ghosts))
 
 
 class DataSettings(_Section):
