@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Callable
 
@@ -180,29 +181,30 @@ class TrainingWorker(QObject):
         batcher = MetricsBatcher(self._metrics_interval_s, self._clock)
         last_step = 0
         finished: RunFinished | None = None
-        for event in driver.run():
-            if isinstance(event, (BatchRecord, EvalRecord)):
-                last_step = event.step
-                ready = batcher.add(event)
-                if ready:
-                    self.metrics_ready.emit(ready)
-                continue
-            self._send(batcher)
-            if isinstance(event, RunStarted):
-                self.run_started.emit(event)
-                self._send_history(history)
-                # Sent: the plots hold them now. Kept here, they would stay alive all run long.
-                history.clear()
-            elif isinstance(event, ModeChange):
-                self.mode_changed.emit(event)
-            elif isinstance(event, RunEvent):
-                self.event_reported.emit(event)
-            elif isinstance(event, RunFinished):
-                finished = event
-            elif isinstance(event, RunFailed):
-                log.error("training run failed", exc_info=driver.error)
-                self.failed.emit(event.message)
-                return
+        with closing(driver.run()) as events:
+            for event in events:
+                if isinstance(event, (BatchRecord, EvalRecord)):
+                    last_step = event.step
+                    ready = batcher.add(event)
+                    if ready:
+                        self.metrics_ready.emit(ready)
+                    continue
+                self._send(batcher)
+                if isinstance(event, RunStarted):
+                    self.run_started.emit(event)
+                    self._send_history(history)
+                    # Sent: the plots hold them now. Kept here, they would stay alive all run long.
+                    history.clear()
+                elif isinstance(event, ModeChange):
+                    self.mode_changed.emit(event)
+                elif isinstance(event, RunEvent):
+                    self.event_reported.emit(event)
+                elif isinstance(event, RunFinished):
+                    finished = event
+                elif isinstance(event, RunFailed):
+                    log.error("training run failed", exc_info=driver.error)
+                    self.failed.emit(event.message)
+                    return
         self._send(batcher)
         self.finished.emit(finished or RunFinished(step=last_step, status="finished"))
 
