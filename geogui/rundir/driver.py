@@ -250,8 +250,9 @@ class RunDriver:
         except Exception as exc:  # noqa: BLE001 - every failure ends as one line; the caller has the rest
             self.error, self.status = exc, "failed"
             self._close("failed")
-            message = describe_failure(exc, self._logged_step(), self.path)
-            yield RunFailed(self._logged_step(), message or one_line(exc), message is not None)
+            step = self._logged_step()
+            message = describe_failure(exc, step, self.path)
+            yield RunFailed(step, message or one_line(exc), message is not None)
         finally:
             events.close()  # a consumer that stops listening stops the run: the log says "stopped"
 
