@@ -5,6 +5,9 @@ Every rank trains (see `geogui.engine.distributed.ddp`); rank 0 alone writes the
 reads the control file and prints progress. When the run ends, the ranks compare fingerprints of
 their parameters and rank 0 records them. When a rank fails, rank 0 closes the run as `failed` with
 the message in meta.json, and every rank exits with status 1.
+
+torch.distributed is imported only once torchrun has started this process: a single-process run
+never loads it, and `geogui-train --help` stays instant.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from geogui.cli.terminal import InputError, ProgressBar, report_end, report_event
+from geogui.engine.control_file import ControlFileReader
+from geogui.engine.metrics import RunFinished
+from geogui.rundir.driver import RunDriver, RunFailed
 from geogui.settings import Settings
 
 
@@ -28,9 +35,8 @@ def _start(settings: Settings, timeout_s: float):
     Mac, becomes the CPU there (said once on stderr); an explicit `--device mps` is refused."""
     import torch
 
-    from geogui.cli.commands import InputError
     from geogui.engine.device import choose_device, mps_available
-    from geogui.engine.distributed.ddp import DistributedReplicas
+    from geogui.engine.distributed import ddp
 
     requested = settings.device.device
     if requested in ("auto", "cuda") and torch.cuda.is_available():
@@ -46,74 +52,63 @@ def _start(settings: Settings, timeout_s: float):
     device = choose_device(requested).device
     if device.type == "mps":
         raise InputError("torch.distributed has no MPS backend; train in one process, or pass --device cpu")
-    return DistributedReplicas(device.type, timeout_s), settings
+    return ddp.DistributedReplicas(device.type, timeout_s), settings
 
 
-def train_replica(settings: Settings, out: Path | None, quiet: bool, resume: tuple[Path, int] | None,
-                  corpus, timeout_s: float) -> int:
-    from geogui.cli.commands import ProgressBar, report_event
-    from geogui.engine.control_file import ControlFileReader
+def train_replica(driver: RunDriver, quiet: bool, timeout_s: float) -> int:
+    """This rank's part of the run `driver` has prepared; the exit status."""
     from geogui.engine.distributed.ddp import SharedCommands
-    from geogui.engine.metrics import RunFinished
-    from geogui.rundir.recorder import record_run
-    from geogui.rundir.runlog import RunLog
-    from geogui.engine.trainer import Trainer
 
-    replicas, trainer_settings = _start(settings, timeout_s)
+    replicas, trainer_settings = _start(driver.settings, timeout_s)
     replicas.install_termination_handler()
     lead = replicas.rank == 0
-    log: RunLog | None = None
     bar = None
     status = "failed"
     try:
         if lead:
-            if resume is not None:
-                log = RunLog.reopen(out, settings, resume[1])
-            else:
-                log = RunLog(out, settings) if out else RunLog.create(settings)
-            log.meta.update(world_size=replicas.world_size, backend=replicas.backend,
+            settings = driver.settings
+            driver.open_log(world_size=replicas.world_size, backend=replicas.backend,
                             global_batch_size=settings.run.batch_size * replicas.world_size,
                             ranks=[asdict(info) for info in replicas.ranks])
-            bar = None if quiet else ProgressBar(settings.run.steps, start=resume[1] if resume else 0)
-        run_dir = Path(replicas.share(str(log.path) if lead else None))
-        trainer = Trainer(trainer_settings, on_nonfinite="stop", corpus=corpus,
-                          resume_from=resume[0] if resume else None, replicas=replicas,
-                          commands=SharedCommands(ControlFileReader(run_dir) if lead else None, replicas))
-        for event in record_run(trainer, log) if lead else trainer.run():
-            if isinstance(event, RunFinished):
-                status = event.status
-                digests = replicas.fingerprints([trainer.state.model, trainer.state.rotator])
-                if lead:
-                    log.meta["replicas"] = {"parameters_sha256": digests, "agree": len(set(digests)) == 1}
-                    if len(set(digests)) != 1:
-                        print("warning: the ranks' parameters differ at the end of the run", file=sys.stderr)
-            if not lead:
-                continue
-            report_event(event, log.path, bar, f"{replicas.world_size} ranks ({replicas.backend})  ")
+            bar = None if quiet else ProgressBar(settings.run.steps, start=driver.start_step)
+        run_dir = Path(replicas.share(str(driver.path) if lead else None))
+        driver.build_trainer(on_nonfinite="stop", replicas=replicas, trainer_settings=trainer_settings,
+                             commands=SharedCommands(ControlFileReader(run_dir) if lead else None, replicas))
+        status = _follow(driver, replicas, bar)
     except KeyboardInterrupt:
         status = "stopped"
     except Exception as exc:  # noqa: BLE001 - any failure ends every rank, and rank 0 records why
-        _fail(replicas, exc, log)
+        _fail(replicas, exc, driver)
     if lead:
-        if bar and bar.interactive:
-            print(file=sys.stderr)
-        print(f"{status}: {log.path}", file=sys.stderr)
+        report_end(status, driver.path, bar)
     replicas.close()
     return 0 if status in ("finished", "stopped") else 1
 
 
-def _fail(replicas, exc: BaseException, log) -> None:
+def _follow(driver: RunDriver, replicas, bar: ProgressBar | None) -> str:
+    lead = replicas.rank == 0
+    for event in driver.run():
+        if isinstance(event, RunFailed):
+            _fail(replicas, driver.error, driver)
+        if isinstance(event, RunFinished):  # a collective: every rank takes part
+            digests = replicas.fingerprints([driver.trainer.state.model, driver.trainer.state.rotator])
+            if lead:
+                driver.note(replicas={"parameters_sha256": digests, "agree": len(set(digests)) == 1})
+                if len(set(digests)) != 1:
+                    print("warning: the ranks' parameters differ at the end of the run", file=sys.stderr)
+        if lead:
+            report_event(event, driver.path, bar, f"{replicas.world_size} ranks ({replicas.backend})  ")
+    return driver.status
+
+
+def _fail(replicas, exc: BaseException, driver: RunDriver) -> None:
     """Report the failure where it will be read, then leave at once: a collective library that lost a
     peer may hang while tearing down, and the run log is already closed."""
     from geogui.engine.distributed.ddp import describe_failure
-    from geogui.rundir.runlog import META_FILE, write_json_atomic
 
     if replicas.rank == 0:
         message = replicas.failure_message(exc)
-        if log is not None:
-            log.close("failed")  # record_run has usually closed it already (then this does nothing)
-            log.meta.update(status="failed", error=message)
-            write_json_atomic(log.path / META_FILE, log.meta)
+        driver.record_failure(message)
     else:
         message = describe_failure(exc, replicas.rank)
         replicas.report_failure(message)

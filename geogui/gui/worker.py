@@ -1,9 +1,10 @@
-"""The only threading code in the app: runs the engine's Trainer in a QThread and turns its events
-into typed Qt signals.
+"""The only threading code in the app: drives a run (`geogui.rundir.driver`, the same driver as
+geogui-train's) in a QThread and turns its events into typed Qt signals.
 
 Rules this module keeps:
-- torch is imported only inside `TrainingWorker.run`, i.e. in the worker thread. A torch op on the
-  GUI thread measurably slows training, and importing torch before the window shows delays start-up.
+- torch is imported only inside `TrainingWorker.run` (the driver imports it on first use), i.e. in
+  the worker thread. A torch op on the GUI thread measurably slows training, and importing torch
+  before the window shows delays start-up.
 - Only the frozen records of `geogui.engine.metrics` cross threads.
 - Per-batch records are sent in lists about every 50 ms, not one signal per batch: a fast model
   makes thousands of batches a second and the GUI thread must not drown in queued events.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Callable
 
@@ -29,6 +31,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from geogui.engine.metrics import (BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished, RunStarted,
                                    split_at_mode_changes)
 from geogui.gui.gui_thread_gc import gui_thread_garbage_collection
+from geogui.rundir.driver import ResumePlan, RunDriver, RunFailed, one_line
 from geogui.settings import Mode, Settings
 
 log = logging.getLogger(__name__)
@@ -81,11 +84,12 @@ class TrainingWorker(QObject):
     log_opened = Signal(object)  # Path of the run directory, once it is being written
 
     def __init__(self, settings: Settings, metrics_interval_s: float = METRICS_INTERVAL_S,
-                 resume_dir: Path | None = None) -> None:
+                 resume_dir: Path | None = None, metrics_clock: Callable[[], float] = time.perf_counter) -> None:
         super().__init__()
         self._settings = settings
         self._resume_dir = Path(resume_dir) if resume_dir is not None else None
         self._metrics_interval_s = metrics_interval_s
+        self._clock = metrics_clock
         self._lock = threading.Lock()
         self._trainer = None
         self._early_calls: list[Callable] = []  # control calls made before the trainer existed
@@ -127,57 +131,64 @@ class TrainingWorker(QObject):
             self.thread().quit()
 
     def _run(self) -> None:
+        prepared = self._prepare()
+        if prepared is None:
+            return
+        driver, history = prepared
+        if not self._hand_over(driver.trainer):
+            return
         try:
-            # These import torch: here, in the worker thread only.
-            from geogui.engine.data import load_corpus
-            from geogui.engine.memory_estimate import refuse_if_too_big
-            from geogui.rundir.recorder import record_run
-            from geogui.rundir.runlog import RunLog
-            from geogui.engine.trainer import Trainer
+            self.log_opened.emit(driver.open_log())
+        except Exception as exc:  # noqa: BLE001 - a runs folder that cannot be written, a locked run
+            log.warning("could not open the run directory", exc_info=True)
+            self.failed.emit(one_line(exc))
+            return
+        self._relay(driver, history)
 
-            # The data (and a resumed run's checkpoint) are read before the run directory is written
-            # to, so a bad file leaves nothing behind; so is a size that would not fit in memory.
-            refuse_if_too_big(self._settings)
-            corpus = load_corpus(self._settings.data, self._settings.model.seq_len)
-            if self._resume_dir is None:
-                history: list = []
-                trainer = Trainer(self._settings, corpus=corpus)
-            else:
-                checkpoint, from_step, history = self._resume_point(self._resume_dir)
-                trainer = Trainer(self._settings, corpus=corpus, resume_from=checkpoint)
+    def _prepare(self) -> tuple[RunDriver, list] | None:
+        """The driver with its trainer built, and a resumed run's earlier records; None after `failed`.
+        The data and a resumed run's checkpoint are read before the run directory is written to, so a
+        bad file leaves nothing behind; so is a size that would not fit in memory."""
+        if self._resume_dir is None:
+            driver = RunDriver.new(self._settings)
+        else:
+            driver = RunDriver.resuming(ResumePlan(self._resume_dir, self._settings))
+        try:
+            driver.prepare()  # imports torch: here, in the worker thread only
+            driver.build_trainer()
+            return driver, driver.earlier_records()
         except Exception as exc:  # noqa: BLE001 - whatever breaks is shown to the user, not swallowed
             log.warning("could not start the run", exc_info=True)
-            self.failed.emit(_one_line(exc))
-            return
+            self.failed.emit(one_line(exc))
+            return None
+
+    def _hand_over(self, trainer) -> bool:
+        """Let the control calls reach `trainer`, those made before it existed first; False (and
+        `finished`) when a stop came first."""
         with self._lock:
             if self._stop_requested:
                 self.finished.emit(RunFinished(step=0, status="stopped"))
-                return
+                return False
             self._trainer = trainer
             early_calls, self._early_calls = self._early_calls, []
         for call in early_calls:
             call(trainer)
+        return True
 
-        batcher = MetricsBatcher(self._metrics_interval_s)
+    def _relay(self, driver: RunDriver, history: list) -> None:
+        """The driver's events as signals: records in lists, every other event on its own and after
+        the records before it. The driver has closed the run log by the time the last one is sent."""
+        batcher = MetricsBatcher(self._metrics_interval_s, self._clock)
         last_step = 0
         finished: RunFinished | None = None
-        run_log = None
-        try:
-            if self._resume_dir is None:
-                run_log = RunLog.create(self._settings)
-            else:
-                run_log = RunLog.reopen(self._resume_dir, self._settings, from_step)
-            self.log_opened.emit(run_log.path)
-            # record_run writes every event to the run log, saves checkpoints, and closes the log
-            # (finished / stopped / failed) before the loop below ends.
-            for event in record_run(trainer, run_log):
+        with closing(driver.run()) as events:
+            for event in events:
                 if isinstance(event, (BatchRecord, EvalRecord)):
                     last_step = event.step
                     ready = batcher.add(event)
                     if ready:
                         self.metrics_ready.emit(ready)
                     continue
-                # Every other event is rare and ordered after the records before it.
                 self._send(batcher)
                 if isinstance(event, RunStarted):
                     self.run_started.emit(event)
@@ -190,30 +201,12 @@ class TrainingWorker(QObject):
                     self.event_reported.emit(event)
                 elif isinstance(event, RunFinished):
                     finished = event
-        except Exception as exc:  # noqa: BLE001
-            from geogui.engine.failures import describe_failure
-
-            log.exception("training run failed")
-            self._send(batcher)
-            where = run_log.path if run_log is not None else None
-            self.failed.emit(describe_failure(exc, last_step, where) or _one_line(exc))
-            return
+                elif isinstance(event, RunFailed):
+                    log.error("training run failed", exc_info=driver.error)
+                    self.failed.emit(event.message)
+                    return
         self._send(batcher)
         self.finished.emit(finished or RunFinished(step=last_step, status="finished"))
-
-    def _resume_point(self, run_dir: Path) -> tuple[Path, int, list]:
-        """The checkpoint to continue from, its step, and the records logged up to that step.
-        An incompatible checkpoint is refused here, before the run directory is touched."""
-        from geogui.engine.checkpoint import CheckpointError, check_checkpoint, latest_checkpoint
-        from geogui.rundir.runlog import read_typed_records
-
-        checkpoint = latest_checkpoint(run_dir)
-        if checkpoint is None:
-            raise CheckpointError(f"{run_dir}: no checkpoint to resume from")
-        step = check_checkpoint(checkpoint, self._settings.model)
-        # Records past the checkpoint (a crash after it) are trained again, so they are not replayed.
-        history = [r for r in read_typed_records(run_dir) if r.step <= step]
-        return checkpoint, step, history
 
     def _send_history(self, history: list) -> None:
         for part in split_at_mode_changes(history):
@@ -234,9 +227,10 @@ class TrainingSession(QObject):
     ended = Signal()  # the thread has finished; the worker's last signal has been sent before this
 
     def __init__(self, settings: Settings, metrics_interval_s: float = METRICS_INTERVAL_S,
-                 parent: QObject | None = None, resume_dir: Path | None = None) -> None:
+                 parent: QObject | None = None, resume_dir: Path | None = None,
+                 metrics_clock: Callable[[], float] = time.perf_counter) -> None:
         super().__init__(parent)
-        self.worker = TrainingWorker(settings, metrics_interval_s, resume_dir)
+        self.worker = TrainingWorker(settings, metrics_interval_s, resume_dir, metrics_clock)
         self.worker_thread = QThread()
         self.worker_thread.setObjectName("geogui-training")
         # macOS gives a QThread 512 KiB of stack, Python's own threads 16 MiB; the worker runs the
@@ -287,10 +281,3 @@ class TrainingSession(QObject):
         self.worker_thread.wait()
         self._release_gc()
 
-
-def _one_line(exc: BaseException) -> str:
-    message = " ".join(str(exc).split())
-    # The engine's own errors (a bad data file, say) already read as sentences; others need their type.
-    if type(exc).__module__.startswith("geogui."):
-        return message or type(exc).__name__
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from geogui.cli.commands import main
+from geogui.cli.train import main
 from geogui.rundir.runlog import read_metrics
 
 TINY = {"run": {"batch_size": 2, "eval_interval": 5, "eval_batches": 1},
@@ -82,7 +82,7 @@ def test_bad_data_file_is_one_line_naming_the_file(tmp_path, settings_file):
     data = tmp_path / "broken.json"
     data.write_text('[{"question": "x", ')
     result = subprocess.run(
-        [sys.executable, "-m", "geogui.cli.commands", "--settings", str(settings_file), "--data", str(data),
+        [sys.executable, "-m", "geogui.cli.train", "--settings", str(settings_file), "--data", str(data),
          "--steps", "2", "--out", str(tmp_path / "r"), "--quiet"],
         capture_output=True, text=True, timeout=120,
     )

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from geogui.cli.commands import control_main
+from geogui.cli.control import main as control_main
 from geogui.engine.control_file import (
     CONTROL_FILE,
     ControlError,
@@ -142,7 +142,7 @@ def test_commands_reach_a_single_process_geogui_train(tmp_path):
     """The CLI reads the control file of the run it writes (pid check: the run is this process)."""
     import threading
 
-    from geogui.cli.commands import main
+    from geogui.cli.train import main
 
     out = tmp_path / "cli-run"
     settings_file = tmp_path / "tiny.json"

@@ -107,7 +107,7 @@ def batches(out: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_mode_switch_through_the_control_file_under_two_ranks(tmp_path):
-    from geogui.cli.commands import control_main
+    from geogui.cli.control import main as control_main
 
     process, out = launch_cli_run(tmp_path)
     try:
@@ -141,7 +141,7 @@ def test_mode_switch_through_the_control_file_under_two_ranks(tmp_path):
     assert len(digests) == 2 and digests[0] == digests[1] and meta["replicas"]["agree"]
 
     # Checkpointed by 2 ranks, resumed by one process: step numbers and the mode carry on.
-    from geogui.cli.commands import main
+    from geogui.cli.train import main
 
     last = meta["steps_done"]
     assert main(["--resume", str(out), "--steps", "2", "--quiet"]) == 0

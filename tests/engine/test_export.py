@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geogui.cli.commands import export_main
+from geogui.cli.export import main as export_main
 from geogui.rundir.export.tables import SCALAR_COLUMNS, run_summary, write_csv
 from geogui.engine.metrics import BatchRecord
 from geogui.rundir.recorder import record_run

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from geogui.cli.commands import main
+from geogui.cli.train import main
 from geogui.engine import data as data_module
 from geogui.engine.data import DataError, read_training_text
 from geogui.settings import DataSettings

@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 
-from geogui.cli.commands import main
+from geogui.cli.train import main
 from geogui.rundir import recorder as recorder_module
 from geogui.rundir import runlog as runlog_module
 from geogui.engine.checkpoint import latest_checkpoint, read_checkpoint_step
@@ -164,7 +164,7 @@ def test_a_second_process_cannot_write_a_run_that_is_being_written(tmp_path, set
     out = tmp_path / "run"
     holder = RunLog(out, tiny_settings())  # this process writes it
     try:
-        result = subprocess.run([sys.executable, "-m", "geogui.cli.commands", "--settings", str(settings_file), "--out",
+        result = subprocess.run([sys.executable, "-m", "geogui.cli.train", "--settings", str(settings_file), "--out",
                                  str(out), "--quiet"], capture_output=True, text=True, timeout=120)
     finally:
         holder.close("stopped")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from geogui.cli.commands import main
+from geogui.cli.train import main
 from geogui.engine import trainer as trainer_module
 from geogui.engine.data import get_batch
 from geogui.engine.memory_estimate import (

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import geogui
-from geogui.cli.commands import main
+from geogui.cli.train import main
 from geogui.engine.checkpoint import CheckpointError, check_checkpoint
 from geogui.settings import ModelSettings
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from geogui.cli import torchrun as train_replicas
-from geogui.cli.commands import InputError
+from geogui.cli.terminal import InputError
 from geogui.engine import device as device_module
 from geogui.engine.distributed import ddp as distributed_module
 

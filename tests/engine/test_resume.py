@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from geogui.cli.commands import main
+from geogui.cli.train import main
 from geogui.engine.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, read_checkpoint_step
 from geogui.engine.metrics import BatchRecord
 from geogui.rundir.recorder import record_run
@@ -102,7 +102,7 @@ def _write_settings(tmp_path, steps):
 def test_kill_minus_9_leaves_parseable_metrics_a_crashed_status_and_a_resumable_run(tmp_path):
     out = tmp_path / "run"
     process = subprocess.Popen(
-        [sys.executable, "-m", "geogui.cli.commands", "--settings", str(_write_settings(tmp_path, 100000)),
+        [sys.executable, "-m", "geogui.cli.train", "--settings", str(_write_settings(tmp_path, 100000)),
          "--out", str(out), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120

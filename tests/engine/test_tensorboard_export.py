@@ -10,7 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from geogui.cli.commands import export_main, main
+from geogui.cli.export import main as export_main
+from geogui.cli.train import main
 from geogui.rundir.export import tensorboard as tensorboard_export
 from geogui.engine.metrics import BatchRecord
 from geogui.rundir.recorder import record_run

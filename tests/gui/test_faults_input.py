@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from geogui.cli.commands import main as train_main
+from geogui.cli.train import main as train_main
 from geogui.gui.main_window import MainWindow
 
 from .conftest import tiny_settings

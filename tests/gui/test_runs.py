@@ -206,7 +206,7 @@ def test_a_kill_9_run_shows_crashed_opens_and_resumes_with_its_step_numbers(qtbo
         "model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "seq_len": 16, "expert_hidden": 16},
         "device": {"device": "cpu"}}))
     out = paths.runs_dir() / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "geogui.cli.commands", "--settings", str(settings_file), "--out",
+    process = subprocess.Popen([sys.executable, "-m", "geogui.cli.train", "--settings", str(settings_file), "--out",
                                 str(out), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         qtbot.waitUntil(lambda: latest_checkpoint(out) is not None and len(batches(out)) >= 12, timeout=120_000)

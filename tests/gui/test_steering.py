@@ -45,7 +45,7 @@ def test_the_toolbar_steers_a_followed_geogui_train_process(qtbot, window, tmp_p
         "model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "seq_len": 16, "expert_hidden": 16},
         "device": {"device": "cpu"}}))
     out = paths.runs_dir() / "remote"
-    process = subprocess.Popen([sys.executable, "-m", "geogui.cli.commands", "--settings", str(settings_file), "--out",
+    process = subprocess.Popen([sys.executable, "-m", "geogui.cli.train", "--settings", str(settings_file), "--out",
                                 str(out), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:

@@ -67,14 +67,29 @@ def test_signals_arrive_in_order_and_everything_is_logged(qtbot):
     assert latest_checkpoint(only_run_dir()) is not None  # the app's runs can be resumed like the CLI's
 
 
+class TickingClock:
+    """Advances 1 ms at every reading: the batching then depends on the number of records, not on how
+    fast this machine trains them."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 0.001
+        return self.now
+
+
 def test_metrics_are_sent_in_lists_not_one_signal_per_batch(qtbot):
-    session = TrainingSession(tiny_settings(steps=60), metrics_interval_s=0.05)
+    session = TrainingSession(tiny_settings(steps=60), metrics_interval_s=0.05, metrics_clock=TickingClock())
     sizes = []
     session.worker.metrics_ready.connect(lambda records: sizes.append(len(records)), Qt.ConnectionType.DirectConnection)
     with qtbot.waitSignal(session.ended, timeout=TIMEOUT_MS):
         session.start()
     assert sum(sizes) == 60 + 6  # every batch and every eval, once
     assert all(isinstance(size, int) and size >= 1 for size in sizes)
+    assert sizes[0] == 1, sizes  # the first record goes out at once
+    # Then a list per 50 ms of clock, ~25 records at 1 ms each: never one signal per record.
+    assert all(size > 1 for size in sizes[1:]) and len(sizes) <= 5, sizes
 
 
 def test_pause_resume_and_stop_each_act_within_one_batch(qtbot):
