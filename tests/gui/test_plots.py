@@ -157,3 +157,11 @@ def test_a_new_run_while_comparing_keeps_every_plots_comparison_curves(board):
         curves = plot.comparison.curves
         assert len(curves) == 2 and all(curve in plot.listDataItems() for curve in curves), plot.base_title
         assert [len(curve.xData) for curve in curves] == [5, 10], plot.base_title
+
+
+def test_experts_of_a_run_that_does_not_name_them_get_the_usual_names(board):
+    board.start_run(8, 4)  # e.g. a run opened without its meta.json
+    board.append([synthetic_record(step) for step in range(1, 6)])
+    board.tabs.setCurrentIndex(2)
+    assert [curve.name() for curve in board.experts.expert_curves] == list(NAMES)
+    assert [curve.name() for curve in board.experts.ghost_curves] == ["G0", "G1", "G2", "G3"]

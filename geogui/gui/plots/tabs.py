@@ -232,8 +232,9 @@ class ExpertsTab(Tab):
         _remove(self.ghost_plot, self.ghost_curves)
         for plot in (self.expert_plot, self.ghost_plot):
             plot.legend.clear()
-        names = self._names if len(self._names) == experts >= ghosts else expert_names(max(experts - ghosts, 0),
-                                                                                         ghosts)
+        names = self._names
+        if not len(names) == experts >= ghosts:  # a run that does not name its experts: the usual names
+            names = expert_names(max(experts - ghosts, 0), ghosts)
         self.expert_curves = [self.expert_plot.add_curve(pen=pg.mkPen(curve_color(i, experts), width=1),
                                                          name=names[i]) for i in range(experts)]
         self.ghost_curves = [
