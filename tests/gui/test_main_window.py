@@ -80,7 +80,8 @@ def test_pause_resume_stop_from_the_toolbar(qtbot, make_window):
                           check_params_cb=lambda event: event.kind == "resumed") as resumed:
         toolbar.pause_action.trigger()
     assert resumed.args[0].step == paused.args[0].step  # not a single batch trained while paused
-    assert toolbar.pause_action.text() == "Pause"
+    # qtbot's wait returns when the worker emits; the window's (queued) slots for both events run a moment later.
+    qtbot.waitUntil(lambda: toolbar.pause_action.text() == "Pause", timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: plotted(window) >= paused.args[0].step + 3, timeout=TIMEOUT_MS)
     stop_and_wait(qtbot, window)
     assert window.session is None and toolbar.start_action.isEnabled()
