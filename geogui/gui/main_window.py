@@ -260,7 +260,7 @@ class MainWindow(QMainWindow):
         return self.controller.following
 
     @property
-    def _paused(self) -> bool:  # the soak benchmark pauses only a running trainer
+    def _paused(self) -> bool:  # read by the soak benchmark
         return self.controller.paused
 
     # -- dialogs ----------------------------------------------------------------------------------
