@@ -15,7 +15,6 @@ if TYPE_CHECKING:  # importlib.resources.abc is new in Python 3.11
 
 ICON_SIZES = (16, 32, 48, 64, 128, 256, 512, 1024)  # the PNGs under icons/
 ICNS_NAME = "geogui.icns"
-SVG_NAME = "icon.svg"
 
 
 def resource(name: str) -> Traversable:

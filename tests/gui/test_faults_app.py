@@ -58,7 +58,7 @@ def test_a_diverging_run_pauses_alerts_and_resumes_from_the_good_checkpoint_with
     assert report["message"] in alert.informativeText()
     assert f"The last good checkpoint (step {kept}) is kept." in alert.informativeText()
     assert 0 < kept < report["step"] and read_checkpoint_step(latest_checkpoint(run_dir)) == kept
-    assert window._paused and window.toolbar.pause_action.text().startswith("Resume")
+    assert window.controller.paused and window.toolbar.pause_action.text().startswith("Resume")
     lower = tiny_settings().run.learning_rate * 0.1
     assert alert.lower_button.text() == f"Resume from step {kept} with learning rate {lower:g}"
 

@@ -53,9 +53,9 @@ def test_start_plots_real_metrics_and_fills_the_status_bar(qtbot, make_window):
     curve = window.plots.batch_time_plot.listDataItems()[0]
     assert curve.xData.tolist() == list(range(1, 26))
     assert curve.yData == pytest.approx([r["batch_time_s"] * 1000 for r in logged])
-    assert window.plots.loss_raw_curve.yData == pytest.approx([r["loss"] for r in logged])
-    assert window.plots.eval_curve.xData.tolist() == [10, 20, 25]
-    assert window.plots.angle_curves[0][0].yData == pytest.approx([r["rotation_angles"][0][0] for r in logged])
+    assert window.plots.training.loss_raw_curve.yData == pytest.approx([r["loss"] for r in logged])
+    assert window.plots.training.eval_curve.xData.tolist() == [10, 20, 25]
+    assert window.plots.training.angle_curves[0][0].yData == pytest.approx([r["rotation_angles"][0][0] for r in logged])
     status = window.status
     assert status.device.text() == "device: cpu"
     assert status.progress.value() == 25 and status.progress.maximum() == 25
@@ -80,7 +80,8 @@ def test_pause_resume_stop_from_the_toolbar(qtbot, make_window):
                           check_params_cb=lambda event: event.kind == "resumed") as resumed:
         toolbar.pause_action.trigger()
     assert resumed.args[0].step == paused.args[0].step  # not a single batch trained while paused
-    assert toolbar.pause_action.text() == "Pause"
+    # qtbot's wait returns when the worker emits; the window's (queued) slots for both events run a moment later.
+    qtbot.waitUntil(lambda: toolbar.pause_action.text() == "Pause", timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: plotted(window) >= paused.args[0].step + 3, timeout=TIMEOUT_MS)
     stop_and_wait(qtbot, window)
     assert window.session is None and toolbar.start_action.isEnabled()
@@ -106,13 +107,12 @@ def test_a_mode_click_mid_run_changes_the_following_batches_and_marks_every_plot
     batches = [r for r in read_metrics(only_run_dir()) if r["kind"] == "batch"]
     assert {r["mode"] for r in batches if r["step"] < change.step} == {"geometric_fast"}
     assert {r["mode"] for r in batches if r["step"] >= change.step} == {"geometric"}
-    plots = [plot for tab in window.plots._tabs for plot in tab.plots]
     window.plots.redraw()
-    shown = window.plots._tabs[window.plots.tabs.currentIndex()].plots
-    assert all([m.x for m in window.plots.mode_marks(plot).marks] == [change.step - 0.5] for plot in shown)
+    shown = window.plots.current_tab().plots
+    assert all([m.x for m in plot.mode_marks.marks] == [change.step - 0.5] for plot in shown)
     assert [s.mode for s in window.plots.series.segments] == ["geometric_fast", "geometric"]
     assert window.panel.editor("run", "mode").raw_value() is Mode.GEOMETRIC
-    assert window.toolbar.checked_mode() is Mode.GEOMETRIC
+    assert window.run_actions.checked_mode() is Mode.GEOMETRIC
 
 
 def test_penalty_weight_entered_mid_run_reaches_the_trainer(qtbot, make_window):
@@ -125,7 +125,7 @@ def test_penalty_weight_entered_mid_run_reaches_the_trainer(qtbot, make_window):
     # qtbot's wait returns when the worker emits; the window's (queued) slot runs a moment later.
     qtbot.waitUntil(lambda: bool(window.plots.series.mode_changes), timeout=TIMEOUT_MS)
     window.plots.redraw()
-    assert window.plots.mode_marks(window.plots.batch_time_plot).marks[0].label == "Geometric fast  w=0.5"
+    assert window.plots.batch_time_plot.mode_marks.marks[0].label == "Geometric fast  w=0.5"
     stop_and_wait(qtbot, window)
 
 
@@ -183,7 +183,7 @@ def test_a_new_start_clears_the_plots(qtbot, make_window):
         window.toolbar.mode_actions[Mode.STANDARD].trigger()
     stop_and_wait(qtbot, window)
     window.plots.redraw()
-    marks = window.plots.mode_marks(window.plots.batch_time_plot)
+    marks = window.plots.batch_time_plot.mode_marks
     assert plotted(window) >= 3 and marks.marks
     assert window.start_run()
     assert plotted(window) == 0 and not marks.marks and not marks.bands and not window.plots.series.segments
@@ -202,7 +202,7 @@ def test_settings_persist_through_the_config_dir(qtbot, make_window):
     assert loaded.settings.run.batch_size == 8 and loaded.settings.run.mode is Mode.STANDARD
     again = make_window(loaded.settings, persist=True)
     assert again.panel.editor("run", "batch_size").raw_value() == "8"
-    assert again.toolbar.checked_mode() is Mode.STANDARD
+    assert again.run_actions.checked_mode() is Mode.STANDARD
 
 
 def test_presets_save_and_load_from_the_dock(make_window):

@@ -8,7 +8,8 @@ import pytest
 from PySide6.QtCore import QPointF
 
 from geogui.engine.metrics import ModeChange
-from geogui.gui.plots.board import Overlay, PlotBoard
+from geogui.gui.plots.board import PlotBoard
+from geogui.gui.plots.overlays import Overlay
 
 from .conftest import synthetic_record
 
@@ -37,7 +38,7 @@ def _train_with_switches(board: PlotBoard, switches: int, gap: int, steps: int) 
 
 
 def _scene_items(board: PlotBoard) -> int:
-    return sum(len(plot.scene().items()) for tab in board._tabs for plot in tab.plots[:1])
+    return sum(len(plot.scene().items()) for plot in board.all_plots[:1])
 
 
 def _visit_every_tab(board: PlotBoard) -> None:
@@ -54,7 +55,7 @@ def test_switches_add_no_scene_items(board):
     _train_with_switches(board, 60, 10, 10)
     _visit_every_tab(board)
     assert _scene_items(board) == before
-    assert all(len(board.mode_marks(plot).marks) == 60 for tab in board._tabs for plot in tab.plots)
+    assert all(len(plot.mode_marks.marks) == 60 for plot in board.all_plots)
 
 
 @pytest.mark.parametrize("size", [(1280, 720), (1600, 1000)])
@@ -66,15 +67,15 @@ def test_mode_labels_never_overlap(board, qtbot, size, switches, gap):
     _train_with_switches(board, switches, gap, steps=40)
     board.grab()  # paints: the labels are laid out by the paint
     drawn = 0
-    for plot in board._tabs[0].plots:
-        rects = [rect for _mark, rect in board.mode_marks(plot).label_rects()]
+    for plot in board.training.plots:
+        rects = [rect for _mark, rect in plot.mode_marks.label_rects()]
         drawn += len(rects)
         view = plot.getViewBox().sceneBoundingRect()
         for rect in rects:
             assert view.contains(rect), (rect, view)
         for a, b in itertools.combinations(rects, 2):
             assert not a.intersects(b), (a, b)
-    assert drawn >= len(board._tabs[0].plots)  # at least the first change is labelled on every plot
+    assert drawn >= len(board.training.plots)  # at least the first change is labelled on every plot
 
 
 def test_a_label_sits_right_of_its_line_inside_its_own_segment(board, qtbot):
@@ -84,7 +85,7 @@ def test_a_label_sits_right_of_its_line_inside_its_own_segment(board, qtbot):
     _train_with_switches(board, 1, 100, steps=100)
     board.grab()
     plot = board.batch_time_plot
-    (mark, rect), = board.mode_marks(plot).label_rects()
+    (mark, rect), = plot.mode_marks.label_rects()
     line_x = plot.getViewBox().mapViewToScene(QPointF(mark.x, 0)).x()
     assert line_x < rect.left() < line_x + 10
     assert mark.label == "Standard  w=0.001"
@@ -92,7 +93,7 @@ def test_a_label_sits_right_of_its_line_inside_its_own_segment(board, qtbot):
 
 def test_comparing_hides_the_marks_and_showing_the_run_again_brings_them_back(board):
     _train_with_switches(board, 2, 10, 10)
-    marks = board.mode_marks(board.batch_time_plot)
+    marks = board.batch_time_plot.mode_marks
     board.set_overlays([Overlay("other", board.series), Overlay("this")])
     assert not marks.isVisible()
     board.set_overlays([])

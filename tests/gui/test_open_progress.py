@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QProgressDialog
 
 from geogui.rundir.columns import ReadCancelled
-from geogui.gui import main_window as main_window_module
+from geogui.gui import run_controller as run_controller_module
 
 
 def test_cancel_while_a_run_is_read_stops_the_open(window, tmp_path, monkeypatch):
@@ -22,7 +22,7 @@ def test_cancel_while_a_run_is_read_stops_the_open(window, tmp_path, monkeypatch
         calls.append(cancel())
         raise ReadCancelled()
 
-    monkeypatch.setattr(main_window_module, "load_run", slow_read)
+    monkeypatch.setattr(run_controller_module, "load_run", slow_read)
     title = window.windowTitle()
     assert window.open_run(run) is False
     assert calls == [False, True]

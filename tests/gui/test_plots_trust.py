@@ -13,7 +13,8 @@ import pytest
 from PySide6.QtCore import QPointF
 
 from geogui.engine.metrics import EvalRecord, ModeChange
-from geogui.gui.plots.board import Overlay, PlotBoard
+from geogui.gui.plots.board import PlotBoard
+from geogui.gui.plots.overlays import Overlay
 from geogui.gui.plotdata.run_series import RunSeries
 
 from .conftest import synthetic_record
@@ -57,7 +58,7 @@ def displayed(curve) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_one_spike_among_a_million_points_keeps_its_full_height_at_any_zoom(board, qtbot):
-    plot, curve = board.batch_time_plot, board.batch_time_curve
+    plot, curve = board.batch_time_plot, board.training.batch_time_curve
     # At the very start, in the middle next to a NaN (one NaN empties a whole bin in pyqtgraph's own
     # peak mode), and in the last few points, which pyqtgraph's own peak mode drops.
     for row, nan_rows in ((0, ()), (500_123, (500_124,)), (MILLION - 3, ())):
@@ -72,8 +73,7 @@ def test_one_spike_among_a_million_points_keeps_its_full_height_at_any_zoom(boar
                             (1, MILLION)):
             plot.setXRange(left, right, padding=0)
             # The zoom itself asks for a redraw of the reduced data (no timer, no manual redraw here).
-            qtbot.waitUntil(lambda: board._drawn_view.get(plot.getViewBox()) == board._view_key(plot.getViewBox()),
-                            timeout=5000)
+            qtbot.waitUntil(lambda: plot.drawn_key == plot.view_key(), timeout=5000)
             x, y = displayed(curve)
             assert np.nanmax(y) == 500.0, (row, left, right)
             first, last = max(left, 1), min(right, MILLION)
@@ -85,16 +85,16 @@ def test_one_spike_among_a_million_points_keeps_its_full_height_at_any_zoom(boar
 def test_log_y_on_and_off_per_plot(board):
     board.append([synthetic_record(step) for step in range(1, 31)])
     board.redraw()
-    assert board.loss_plot.legend.getLabel(board.nonfinite_curve) is None  # no "not finite" entry without one
-    extras = board._extras[board.loss_plot]
-    board.set_log_y(board.loss_plot, True)
-    assert extras.log_y.isChecked() and board.loss_plot.getAxis("left").logMode
+    loss = board.training.loss_plot
+    assert loss.legend.getLabel(board.training.nonfinite_curve) is None  # no "not finite" entry without one
+    loss.set_log_y(True)
+    assert loss.log_y_action.isChecked() and loss.getAxis("left").logMode
     assert not board.batch_time_plot.getAxis("left").logMode  # per plot
-    _x, y = displayed(board.loss_raw_curve)
+    _x, y = displayed(board.training.loss_raw_curve)
     assert y == pytest.approx(np.log10(board.series.loss.view()))
-    extras.log_y.setChecked(False)  # the right-click entry
-    assert not board.loss_plot.getAxis("left").logMode
-    _x, y = displayed(board.loss_raw_curve)
+    loss.log_y_action.setChecked(False)  # the right-click entry
+    assert not loss.getAxis("left").logMode
+    _x, y = displayed(board.training.loss_raw_curve)
     assert y == pytest.approx(board.series.loss.view())
 
 
@@ -106,27 +106,27 @@ def test_fit_without_outliers_says_how_many_points_are_outside_and_drops_none(bo
     board.append(records)
     board.redraw()
     plot = board.batch_time_plot
-    assert board.outlier_note(plot) == ""
+    assert plot.outlier_text() == ""
     plot.getViewBox().menu.actions()  # the entry lives in the plot's right-click menu
     entry = next(a for a in plot.getViewBox().menu.actions() if a.text() == "Fit y without outliers")
     entry.setChecked(True)
     low, high = plot.getViewBox().viewRange()[1]
     assert high < 100 and low > 5
-    assert board.points_outside_view(plot) == 3
-    assert board.outlier_note(plot) == "3 points outside view"
+    assert plot.outside_view == 3
+    assert plot.outlier_text() == "3 points outside view"
     plot.setXRange(100, 200, padding=0)  # the fit and the count follow the visible stretch
     board.redraw()
-    assert board.outlier_note(plot) == "2 points outside view"
+    assert plot.outlier_text() == "2 points outside view"
     plot.setXRange(30, 80, padding=0)
     board.redraw()
-    assert board.outlier_note(plot) == "1 point outside view"
+    assert plot.outlier_text() == "1 point outside view"
     plot.enableAutoRange(x=True)
     board.redraw()
-    assert np.nanmax(displayed(board.batch_time_curve)[1]) == pytest.approx(2000.0)  # still drawn, off view
+    assert np.nanmax(displayed(board.training.batch_time_curve)[1]) == pytest.approx(2000.0)  # still drawn, off view
     assert len(board.shown_data(plot)[0].y) == 200
     entry.setChecked(False)
     plot.getViewBox().updateAutoRange()
-    assert board.outlier_note(plot) == "" and plot.getViewBox().viewRange()[1][1] >= 2000
+    assert plot.outlier_text() == "" and plot.getViewBox().viewRange()[1][1] >= 2000
 
 
 def test_crosshair_reads_step_raw_and_smoothed_value_mode_and_run(board, qtbot):
@@ -136,18 +136,18 @@ def test_crosshair_reads_step_raw_and_smoothed_value_mode_and_run(board, qtbot):
     board.redraw()
     loss = board.series.loss.view()
     smoothed = board.series.loss_ema.view()
-    text = board.show_crosshair(board.loss_plot, 12.2, loss[11])
+    text = board.show_crosshair(board.training.loss_plot, 12.2, loss[11])
     assert text == f"run-a · step 12 · loss {loss[11]:.6g} · smoothed {smoothed[11]:.6g} · mode standard"
     assert board.readout.text() == text
-    training = board._training_tab.plots
-    assert all(board._extras[p].crosshair.isVisible() and board._extras[p].crosshair.value() == 12.2
+    training = board.training.plots
+    assert all(p.crosshair.isVisible() and p.crosshair.value() == 12.2
                for p in training)
 
     # The mouse itself: a move over the batch-time plot at step 4.
     view = board.batch_time_plot.getViewBox()
     qtbot.waitUntil(lambda: view.viewRange()[0][1] >= 20, timeout=5000)  # the view has fitted the data
     scene_pos = view.mapViewToScene(QPointF(4.0, float(board.series.batch_ms.view()[3])))
-    board._training_tab.widget.scene().sigMouseMoved.emit(scene_pos)
+    board.training.widget.scene().sigMouseMoved.emit(scene_pos)
     qtbot.waitUntil(lambda: board.readout.text().startswith("run-a · step 4 · batch time"), timeout=5000)
     assert board.readout.text().endswith("mode geometric_fast")
 
@@ -159,7 +159,7 @@ def test_export_data_writes_every_visible_run_raw_and_smoothed(board, tmp_path):
     board.redraw()
 
     out = tmp_path / "loss.csv"
-    assert board.export_data(out, board.loss_plot) == 25 + 1
+    assert board.export_data(out, board.training.loss_plot) == 25 + 1
     with open(out, newline="") as handle:
         rows = list(csv.DictReader(handle))
     loss_rows = [r for r in rows if r["series"] == "loss"]
@@ -171,9 +171,10 @@ def test_export_data_writes_every_visible_run_raw_and_smoothed(board, tmp_path):
     assert [(r["series"], r["step"], r["value"]) for r in rows if r["series"] == "eval loss"] == [
         ("eval loss", "25", "2.0")]
     # The non-finite loss is drawn as a marker, and the smoothed loss skips it.
-    assert displayed(board.nonfinite_curve)[0].tolist() == [7.0]
-    assert board.loss_plot.legend.getLabel(board.nonfinite_curve).text == "not finite"
-    assert displayed(board.nonfinite_curve)[1].tolist() == [board.series.loss_ema.view()[5]]  # at the smoothed loss
+    assert displayed(board.training.nonfinite_curve)[0].tolist() == [7.0]
+    assert board.training.loss_plot.legend.getLabel(board.training.nonfinite_curve).text == "not finite"
+    nonfinite = board.training.nonfinite_curve
+    assert displayed(nonfinite)[1].tolist() == [board.series.loss_ema.view()[5]]  # at the smoothed loss
 
     # Two runs compared: both, each raw and smoothed, in JSON.
     other = RunSeries(8, 4)
@@ -187,14 +188,14 @@ def test_export_data_writes_every_visible_run_raw_and_smoothed(board, tmp_path):
 
 
 def _export(board, out):
-    board.export_data(out, board.loss_plot)
+    board.export_data(out, board.training.loss_plot)
     return out.read_text()
 
 
 def test_right_click_menu_exports_data_and_images(board, tmp_path, monkeypatch):
     board.append([synthetic_record(step) for step in range(1, 11)])
     board.redraw()
-    menu = board.expert_plot.getViewBox().menu
+    menu = board.experts.expert_plot.getViewBox().menu
     actions = {action.text(): action for action in menu.actions()}
     assert {"Log y", "Fit y without outliers", "Export data…", "Export image…"} <= set(actions)
     from PySide6.QtWidgets import QFileDialog
@@ -216,13 +217,13 @@ def test_x_axis_selector_steps_wall_time_and_tokens(board):
     board.append([synthetic_record(step, mode="standard") for step in range(11, 21)])
     board.append([EvalRecord(20, 2.0, 7.4)])
     board.x_axis.setCurrentIndex(board.x_axis.findData("tokens"))
-    assert board.batch_time_curve.xData.tolist() == [128.0 * s for s in range(1, 21)]
-    assert board.eval_curve.xData.tolist() == [128.0 * 20]
-    assert board.angle_plot.getAxis("bottom").labelText == "tokens seen"
-    marks = board.mode_marks(board.batch_time_plot)
+    assert board.training.batch_time_curve.xData.tolist() == [128.0 * s for s in range(1, 21)]
+    assert board.training.eval_curve.xData.tolist() == [128.0 * 20]
+    assert board.training.angle_plot.getAxis("bottom").labelText == "tokens seen"
+    marks = board.batch_time_plot.mode_marks
     assert marks.marks[0].x == pytest.approx(128 * 10.5)  # halfway between the last batch before and the first after
     board.x_axis.setCurrentIndex(board.x_axis.findData("wall_time"))
-    assert board.batch_time_curve.xData == pytest.approx([0.01 * s for s in range(1, 21)])
+    assert board.training.batch_time_curve.xData == pytest.approx([0.01 * s for s in range(1, 21)])
     text = board.show_crosshair(board.batch_time_plot, 0.05, 10.0)
     assert "step 5 · wall time (s) 0.05 · batch time" in text
     board.x_axis.setCurrentIndex(board.x_axis.findData("step"))
@@ -234,11 +235,11 @@ def test_a_tab_shown_after_a_zoom_draws_the_zoomed_stretch_in_full_detail(board,
     million_batch_times(board, {})
     board.tabs.setCurrentIndex(1)  # Learning rates: drawn whole, then hidden
     board.tabs.setCurrentIndex(0)
-    lr_view = board.lr_plot.getViewBox()
-    assert board._drawn_view.get(lr_view)[0] == "auto" and 1 not in board._stale
+    lr_plot = board.learning_rates.lr_plot
+    assert lr_plot.drawn_key[0] == "auto" and not board.learning_rates.stale
     board.batch_time_plot.setXRange(1_000, 2_000, padding=0)
-    qtbot.waitUntil(lambda: 0 not in board._stale, timeout=5000)
+    qtbot.waitUntil(lambda: not board.training.stale, timeout=5000)
     board.tabs.setCurrentIndex(1)  # not drawn since the zoom
-    qtbot.waitUntil(lambda: board._drawn_view.get(lr_view) == board._view_key(lr_view), timeout=5000)
-    x, _y = displayed(board.lr_model_curve)
+    qtbot.waitUntil(lambda: lr_plot.drawn_key == lr_plot.view_key(), timeout=5000)
+    x, _y = displayed(board.learning_rates.lr_model_curve)
     assert x.min() >= 998 and x.max() <= 2_002 and len(x) >= 1_000  # every point of the stretch, none beyond

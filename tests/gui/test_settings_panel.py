@@ -88,7 +88,7 @@ def test_toolbar_mode_and_penalty_mirror_the_run_panel(window):
     window.toolbar.mode_actions[Mode.STANDARD].trigger()
     assert window.panel.editor("run", "mode").raw_value() is Mode.STANDARD
     window.panel.editor("run", "mode").set_value(Mode.GEOMETRIC)
-    assert window.toolbar.checked_mode() is Mode.GEOMETRIC
+    assert window.run_actions.checked_mode() is Mode.GEOMETRIC
     window.toolbar.penalty_edit.setText("0.05")
     window.toolbar.penalty_edit.editingFinished.emit()
     assert window.panel.settings().run.penalty_weight == 0.05

@@ -10,12 +10,12 @@ from geogui.gui.widgets.status_bar import WARNING_STYLE
 def test_a_compiled_step_shows_its_cold_compile_time(window):
     status = window.status
     assert not status.step_options.isVisibleTo(status)
-    window._on_event(RunEvent(1, "step_compiled", "compiled the geometric step in 31.2 s"))
+    window.controller.on_event(RunEvent(1, "step_compiled", "compiled the geometric step in 31.2 s"))
     assert status.step_options.isVisibleTo(status)
     assert status.step_options.text() == "compiled the geometric step in 31.2 s"
     assert status.step_options.styleSheet() == ""
     assert status.currentMessage() == "compiled the geometric step in 31.2 s"
-    window._on_event(RunEvent(40, "step_recompiled", "recompiled the geometric step in 12.0 s"))
+    window.controller.on_event(RunEvent(40, "step_recompiled", "recompiled the geometric step in 12.0 s"))
     assert status.step_options.text() == "compiled the geometric step in 31.2 s"
     assert "recompiled the geometric step in 12.0 s" in status.step_options.toolTip()
     status.reset()  # a new run starts with nothing to say
@@ -25,8 +25,8 @@ def test_a_compiled_step_shows_its_cold_compile_time(window):
 def test_a_failed_compilation_and_a_refused_bf16_stay_as_warnings(window):
     status = window.status
     failure = "compiling the standard step failed (RuntimeError: no compiler); it runs uncompiled from now on"
-    window._on_event(RunEvent(1, PRECISION_FALLBACK, CPU_BF16_NOTICE))
-    window._on_event(RunEvent(1, "compile_failed", failure))
+    window.controller.on_event(RunEvent(1, PRECISION_FALLBACK, CPU_BF16_NOTICE))
+    window.controller.on_event(RunEvent(1, "compile_failed", failure))
     assert status.step_options.text() == "fp32 (bf16 not used) · step not compiled"
     assert status.step_options.styleSheet() == WARNING_STYLE
     assert status.step_options.toolTip().splitlines() == [CPU_BF16_NOTICE, failure]

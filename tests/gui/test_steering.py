@@ -70,7 +70,7 @@ def test_the_toolbar_steers_a_followed_geogui_train_process(qtbot, window, tmp_p
         qtbot.waitUntil(lambda: window.toolbar.pause_action.text() == "Pause", timeout=TIMEOUT_MS)
 
         window.toolbar.penalty_edit.setText("0.25")
-        window.toolbar.penalty_entered.emit("0.25")
+        window.run_actions.penalty_entered.emit("0.25")
         qtbot.waitUntil(lambda: any(r["kind"] == "mode_change" and r["penalty_weight"] == 0.25
                                     for r in records(out)), timeout=TIMEOUT_MS)
 
@@ -115,11 +115,11 @@ def test_a_bad_penalty_weight_is_refused_before_anything_is_written(qtbot, tmp_p
     qtbot.addWidget(window)
     run = live_run_dir("steered")
     assert window.open_run(run)
-    window.toolbar.penalty_entered.emit("-1")
+    window.run_actions.penalty_entered.emit("-1")
     assert "greater than or equal to 0" in window.toolbar.penalty_edit.toolTip()
-    window.toolbar.penalty_entered.emit("many")
+    window.run_actions.penalty_entered.emit("many")
     assert not (run / CONTROL_FILE).exists()
-    window.toolbar.penalty_entered.emit("0.5")
+    window.run_actions.penalty_entered.emit("0.5")
     assert commands(run)[-1]["penalty_weight"] == 0.5
     # Not following any more: the toolbar goes back to driving the app's own runs only.
     meta = json.loads((run / "meta.json").read_text())

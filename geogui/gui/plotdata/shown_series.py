@@ -13,6 +13,8 @@ import numpy as np
 
 from geogui.gui.plotdata.run_series import RunSeries
 
+X_AXES = {"step": "step", "wall_time": "wall time (s)", "tokens": "tokens seen"}  # what every x axis can count
+
 
 @dataclass(frozen=True)
 class ShownSeries:
@@ -41,6 +43,28 @@ class ShownSeries:
     def mode_at_row(self, row: int) -> str | None:
         batch_row = int(np.searchsorted(self.series.step.view(), self.step[row]))
         return self.series.mode_at(min(batch_row, len(self.series) - 1))
+
+
+@dataclass(frozen=True)
+class RunView:
+    """One run as the plots draw it: its series, the name its curves carry and the x axis they share."""
+
+    series: RunSeries
+    label: str
+    x_kind: str = "step"
+
+    def x_at_steps(self, steps) -> np.ndarray:
+        return self.series.x_at_steps(self.x_kind, steps)
+
+    def shown(self, name: str, y: np.ndarray, smoothed: np.ndarray | None = None) -> ShownSeries:
+        """A curve of one value per batch (and its smoothed values, when the plot smooths it)."""
+        series = self.series
+        return ShownSeries(self.label, name, series, series.step.view(), series.x_column(self.x_kind).view(), y,
+                           smoothed, series.bin_size)
+
+    def shown_at_steps(self, name: str, steps: np.ndarray, y: np.ndarray) -> ShownSeries:
+        """A curve of values at given steps (evaluations), not one per batch."""
+        return ShownSeries(self.label, name, self.series, steps, self.x_at_steps(steps), y)
 
 
 def _number(value: float) -> str:

@@ -20,7 +20,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen
 
-from geogui.gui.palette import SEGMENT_ALPHA
+from geogui.engine.metrics import ModeChange
+from geogui.gui.palette import SEGMENT_ALPHA, mode_color
+from geogui.gui.plotdata.shown_series import RunView
+from geogui.settings import Mode
 
 LABEL_ROWS = 3
 LABEL_GAP_PX = 4.0  # between a line and its label, and between two labels in a row
@@ -44,6 +47,38 @@ class ModeMark:
     x: float
     color: str
     label: str
+
+
+def mode_label(mode: str) -> str:
+    try:
+        return Mode(mode).label
+    except ValueError:
+        return mode
+
+
+def change_label(change: ModeChange) -> str:
+    label = mode_label(change.mode)
+    if change.penalty_weight != change.previous_penalty_weight:
+        label += f"  w={change.penalty_weight:g}"
+    return label
+
+
+def marks_of(run: RunView) -> tuple[list[ModeBand], list[ModeMark]]:
+    """The run's mode segments and changes at today's x positions: the last segment grows with the run,
+    and a wall-time or token axis moves them all. Each edge lies halfway between two batches."""
+    series = run.series
+    segments, changes = series.segments, series.mode_changes
+    bands, marks = [], []
+    if segments:
+        last_step = float(series.step.view()[-1]) if len(series) else segments[-1].start_step
+        edges = run.x_at_steps([s.start_step - 0.5 for s in segments] + [last_step + 0.5])
+        bands = [ModeBand(float(left), float(max(left, right)), mode_color(segment.mode))
+                 for segment, left, right in zip(segments, edges, edges[1:])]
+    if changes:
+        positions = run.x_at_steps([change.step - 0.5 for change in changes])
+        marks = [ModeMark(float(x), mode_color(change.mode), change_label(change))
+                 for change, x in zip(changes, positions)]
+    return bands, marks
 
 
 class ModeMarksItem(pg.GraphicsObject):

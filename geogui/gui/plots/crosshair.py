@@ -1,0 +1,60 @@
+"""The crosshair: a vertical line at the cursor's x on every plot of a tab (they share x), and the
+readout below the plots of the curve nearest to the cursor: run, step, value (raw and smoothed), mode."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
+
+from geogui.gui.plotdata.shown_series import readout
+from geogui.gui.plots.style import CROSSHAIR_COLOR
+
+if TYPE_CHECKING:
+    from geogui.gui.plots.plot import Plot
+
+MOUSE_RATE_HZ = 30  # the crosshair follows the mouse at most this often
+
+
+def crosshair_line() -> pg.InfiniteLine:
+    line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(CROSSHAIR_COLOR, style=Qt.PenStyle.DotLine))
+    line.setVisible(False)
+    return line
+
+
+class MouseFollower:
+    """Calls `on_point(plot, x, y)` (view coordinates) for the plot under the mouse in one scene."""
+
+    def __init__(self, scene, plots: Sequence[Plot], on_point: Callable[[Plot, float, float], None]) -> None:
+        self._plots = plots
+        self._on_point = on_point
+        self._proxy = pg.SignalProxy(scene.sigMouseMoved, rateLimit=MOUSE_RATE_HZ, slot=self._moved)
+
+    def _moved(self, event) -> None:
+        scene_pos = event[0]
+        for plot in self._plots:
+            view = plot.getViewBox()
+            if view.sceneBoundingRect().contains(scene_pos):
+                point = view.mapSceneToView(scene_pos)
+                self._on_point(plot, point.x(), point.y())
+                return
+
+
+class Readout(QLabel):
+    """The line under the plots that says what is under the cursor."""
+
+    def __init__(self) -> None:
+        super().__init__(" ")
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setToolTip("Under the cursor: run, step, value (raw and smoothed) and mode")
+
+    def show_at(self, plots: Sequence[Plot], plot: Plot, x: float, y: float, x_name: str) -> str:
+        """The line at x on every one of `plots`, and the readout of the curve of `plot` nearest to
+        (x, y). Returns the readout."""
+        for other in plots:
+            other.show_crosshair_at(x)
+        text = readout(plot.visible_shown(), x, y, x_name, plot.log_y)
+        self.setText(text or " ")
+        return text

@@ -1,0 +1,25 @@
+"""How the plots look: colours, pens and pyqtgraph's global options, in one place."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+
+from geogui.gui.palette import RAW_ALPHA
+
+TEXT_COLOR = "#303030"
+GRID_COLOR = "#e4e4e4"
+NONFINITE_COLOR = "#c62828"
+CROSSHAIR_COLOR = "#9e9e9e"
+
+pg.setConfigOptions(background="w", foreground=TEXT_COLOR, antialias=False)
+
+
+def curve_color(index: int, count: int):
+    # Evenly spaced hues, darkened a little so that yellow and cyan stay readable on white.
+    return pg.intColor(index, hues=max(count, 1), maxValue=215)
+
+
+def faint(color) -> pg.QtGui.QColor:
+    color = pg.mkColor(color)
+    color.setAlpha(RAW_ALPHA)
+    return color

@@ -1,0 +1,270 @@
+"""The board's tabs: Training (batch time, loss, rotation angles), Learning rates, Experts and
+Throughput. Each tab holds its plots, stacked and sharing x, and knows how to draw its run's curves."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from geogui.gui.palette import mode_color
+from geogui.gui.plotdata.derived import busiest_expert, mean_angle_norm, mean_ghost, nonfinite_heights
+from geogui.gui.plotdata.run_series import RunSeries
+from geogui.gui.plotdata.shown_series import RunView
+from geogui.gui.plots.crosshair import MouseFollower
+from geogui.gui.plots.mode_marks import mode_label
+from geogui.gui.plots.overlays import CompareSpec
+from geogui.gui.plots.plot import Plot
+from geogui.gui.plots.redraw_budget import RedrawBudget, TimedGraphicsLayoutWidget
+from geogui.gui.plots.style import NONFINITE_COLOR, curve_color, faint
+from geogui.settings.schema import expert_names
+
+ALL_ANGLES = "all"
+ANGLE_NORMS = "norm"
+
+
+class Tab:
+    """A page of stacked plots. `stale`: something it draws changed since it was last drawn."""
+
+    title = ""
+
+    def __init__(self, budget: RedrawBudget, x_label: str, controls: list[QWidget] | None = None) -> None:
+        self.widget = TimedGraphicsLayoutWidget(budget)
+        self.page = QWidget()
+        column = QVBoxLayout(self.page)
+        column.setContentsMargins(4, 4, 4, 4)
+        if controls:
+            row = QHBoxLayout()
+            for widget in controls:
+                row.addWidget(widget)
+            row.addStretch(1)
+            column.addLayout(row)
+        column.addWidget(self.widget, 1)
+        self.plots: list[Plot] = []
+        self.stale = False
+        self._x_label = x_label
+        self._mouse: MouseFollower | None = None
+
+    def add_plot(self, title: str, y_label: str, compare: CompareSpec, legend: bool = False,
+                 legend_columns: int = 1) -> Plot:
+        plot = Plot(title, y_label, compare, legend, legend_columns)
+        self.widget.addItem(plot, row=len(self.plots), col=0)
+        for previous in self.plots:  # the x axis is named once, under the lowest plot
+            previous.setLabel("bottom", "")
+        plot.setLabel("bottom", self._x_label)
+        self.plots.append(plot)
+        return plot
+
+    def set_x_label(self, label: str) -> None:
+        self._x_label = label
+        self.plots[-1].setLabel("bottom", label)
+
+    def follow_mouse(self, on_point: Callable[[Plot, float, float], None]) -> None:
+        self._mouse = MouseFollower(self.widget.scene(), self.plots, on_point)
+
+    def start_run(self, series: RunSeries, names: tuple[str, ...]) -> None:
+        """A new run: size the curves that depend on its shape (most tabs have none)."""
+
+    def draw(self, run: RunView) -> None:
+        raise NotImplementedError
+
+
+def _remove(plot: Plot, curves: list[pg.PlotDataItem]) -> None:
+    for curve in curves:
+        plot.remove_curve(curve)
+
+
+class TrainingTab(Tab):
+    title = "Training"
+
+    def __init__(self, budget: RedrawBudget, x_label: str) -> None:
+        self.angle_view = QComboBox()
+        self.angle_view.setToolTip("Which rotation angles to draw")
+        self.angle_view.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        super().__init__(budget, x_label, [QLabel("Angles"), self.angle_view])
+        self.batch_time_plot = self.add_plot("Batch time", "ms", CompareSpec(
+            "Batch time", lambda s: s.batch_ms.view(), title_of=_mean_batch_times))
+        self.batch_time_curve = self.batch_time_plot.add_curve(pen=pg.mkPen("#37474f"))
+        self.loss_plot = self.add_plot("Loss", "loss", CompareSpec(
+            "Loss (smoothed over raw)", lambda s: s.loss.view(), smoothed=True), legend=True)
+        loss = self.loss_plot
+        self.loss_raw_curve = loss.add_curve(pen=pg.mkPen(faint("#2196f3")), name="raw", connect="finite")
+        self.loss_ema_curve = loss.add_curve(pen=pg.mkPen("#1565c0", width=2), name="smoothed", connect="finite")
+        self.eval_curve = loss.add_curve(pen=None, symbol="o", symbolSize=7, symbolBrush="#d81b60", symbolPen=None,
+                                         name="eval")
+        # In the legend only once there is one (see _draw_nonfinite).
+        self.nonfinite_curve = loss.add_curve(pen=None, symbol="x", symbolSize=10, symbolBrush=NONFINITE_COLOR,
+                                              symbolPen=pg.mkPen(NONFINITE_COLOR, width=2))
+        self.angle_plot = self.add_plot("Rotation angles", "rad", CompareSpec(
+            "Rotation angles: mean norm over presentations", mean_angle_norm), legend=True, legend_columns=4)
+        self.angle_curves: list[list[pg.PlotDataItem]] = []  # [presentation][angle]
+        self.norm_curves: list[pg.PlotDataItem] = []
+        self._names: tuple[str, ...] = ()
+
+    def start_run(self, series: RunSeries, names: tuple[str, ...]) -> None:
+        """One colour per presentation: a curve per angle, and one for the presentation's norm."""
+        self._names = names
+        plot = self.angle_plot
+        _remove(plot, [curve for curves in self.angle_curves for curve in curves] + self.norm_curves)
+        plot.legend.clear()
+        P, r = series.presentations, series.rotation_dimensions
+        self.angle_curves, self.norm_curves = [], []
+        for p in range(P):
+            pen = pg.mkPen(curve_color(p, P), width=1)
+            self.angle_curves.append([plot.add_curve(pen=pen, connect="finite") for _ in range(r)])
+            self.norm_curves.append(plot.add_curve(pen=pen, connect="finite"))
+            # The legend explains colours (one per presentation), whichever view is chosen.
+            plot.legend.addItem(pg.PlotDataItem(pen=pen), self._presentation_name(p))
+        chosen = self.angle_view.currentData()  # keep the user's choice across runs
+        self.angle_view.blockSignals(True)
+        self.angle_view.clear()
+        self.angle_view.addItem("All presentations × angles", ALL_ANGLES)
+        self.angle_view.addItem("Norm per presentation", ANGLE_NORMS)
+        for p in range(P):
+            self.angle_view.addItem(f"Presentation {self._presentation_name(p)}", p)
+        self.angle_view.setCurrentIndex(max(0, self.angle_view.findData(chosen)))
+        self.angle_view.blockSignals(False)
+        self.show_angle_view()
+
+    def _presentation_name(self, p: int) -> str:
+        return self._names[p] if p < len(self._names) else str(p + 1)
+
+    def show_angle_view(self) -> None:
+        view = self.angle_view.currentData()
+        for p, curves in enumerate(self.angle_curves):
+            for curve in curves:
+                curve.setVisible(view == ALL_ANGLES or view == p)
+            self.norm_curves[p].setVisible(view == ANGLE_NORMS)
+
+    def draw(self, run: RunView) -> None:
+        series = run.series
+        self.batch_time_plot.draw(self.batch_time_curve, run.shown("batch time (ms)", series.batch_ms.view()))
+        self.loss_plot.draw(self.loss_raw_curve, run.shown("loss", series.loss.view(), series.loss_ema.view()),
+                            smoothed_curve=self.loss_ema_curve)
+        eval_steps = series.eval_step.view()
+        self.loss_plot.draw(self.eval_curve, run.shown_at_steps("eval loss", eval_steps, series.eval_loss.view()))
+        self._draw_nonfinite(run)
+        self._draw_angles(run)
+        self._title_batch_time(series)
+
+    def _draw_nonfinite(self, run: RunView) -> None:
+        """A marker at each non-finite loss, at the height of the smoothed loss there (it has no value)."""
+        steps = run.series.nonfinite_step.view()
+        self.nonfinite_curve.setData(run.x_at_steps(steps), nonfinite_heights(run.series))
+        legend = self.loss_plot.legend
+        listed = legend.getLabel(self.nonfinite_curve) is not None
+        if bool(len(steps)) != listed:
+            if listed:
+                legend.removeItem(self.nonfinite_curve)
+            else:
+                legend.addItem(self.nonfinite_curve, "not finite")
+
+    def _draw_angles(self, run: RunView) -> None:
+        series, view = run.series, self.angle_view.currentData()
+        if not len(series) or not series.presentations:
+            return
+        if view == ANGLE_NORMS:
+            norms = series.angle_norms()
+            for p, curve in enumerate(self.norm_curves):
+                self.angle_plot.draw(curve, run.shown(f"{self._presentation_name(p)} norm", norms[:, p]))
+            return
+        angles = series.angles.view()
+        r = series.rotation_dimensions
+        for p, curves in enumerate(self.angle_curves):
+            if view == ALL_ANGLES or view == p:
+                for i, curve in enumerate(curves):
+                    self.angle_plot.draw(curve, run.shown(f"p{p} d{i}", angles[:, p * r + i]))
+
+    def _title_batch_time(self, series: RunSeries) -> None:
+        """Mean batch time of each mode so far, in the batch-time plot's title: the cost of each mode."""
+        if not len(series) or not series.segments:
+            self.batch_time_plot.set_title_text("Batch time")
+            return
+        parts = [
+            f"<span style='color:{mode_color(mode)}'>{mode_label(mode)} {series.mean_batch_ms(mode):.1f} ms</span>"
+            for mode in series.modes_trained()
+        ]
+        self.batch_time_plot.set_title_text("Batch time — mean per mode: " + " · ".join(parts))
+
+
+def _mean_batch_times(runs: list[tuple[str, RunSeries]]) -> str | None:
+    """The compared runs' mean batch times, in the batch-time plot's title."""
+    means = [f"{label} {series.mean_batch_ms():.1f} ms" for label, series in runs if len(series)]
+    return "Batch time — mean: " + " · ".join(means) if means else None
+
+
+class LearningRatesTab(Tab):
+    title = "Learning rates"
+
+    def __init__(self, budget: RedrawBudget, x_label: str) -> None:
+        super().__init__(budget, x_label)
+        self.lr_plot = self.add_plot("Learning rates", "lr", CompareSpec(
+            "Model learning rate", lambda s: s.lr_model.view()), legend=True)
+        self.lr_model_curve = self.lr_plot.add_curve(pen=pg.mkPen("#1565c0", width=2), name="model")
+        self.lr_rotation_curve = self.lr_plot.add_curve(pen=pg.mkPen("#e0673b", width=2), name="rotation")
+
+    def draw(self, run: RunView) -> None:
+        self.lr_plot.draw(self.lr_model_curve, run.shown("model lr", run.series.lr_model.view()))
+        self.lr_plot.draw(self.lr_rotation_curve, run.shown("rotation lr", run.series.lr_rotation.view()))
+
+
+class ExpertsTab(Tab):
+    title = "Experts"
+
+    def __init__(self, budget: RedrawBudget, x_label: str) -> None:
+        super().__init__(budget, x_label)
+        self.expert_plot = self.add_plot("Expert load (fraction of routed slots)", "load", CompareSpec(
+            "Expert load: the busiest expert's share", busiest_expert), legend=True, legend_columns=2)
+        self.ghost_plot = self.add_plot("Ghost activation", "0 dormant … 1 awake", CompareSpec(
+            "Ghost activation: mean over ghosts", mean_ghost), legend=True)
+        self.expert_curves: list[pg.PlotDataItem] = []
+        self.ghost_curves: list[pg.PlotDataItem] = []
+        self._names: tuple[str, ...] = ()
+
+    def start_run(self, series: RunSeries, names: tuple[str, ...]) -> None:
+        self._names = names
+        self.rebuild_curves(0, 0)  # sized by the first batch drawn
+
+    def rebuild_curves(self, experts: int, ghosts: int) -> None:
+        """A curve per expert (ghosts included) and per ghost, named as the run names them."""
+        _remove(self.expert_plot, self.expert_curves)
+        _remove(self.ghost_plot, self.ghost_curves)
+        for plot in (self.expert_plot, self.ghost_plot):
+            plot.legend.clear()
+        names = self._names
+        if not len(names) == experts >= ghosts:  # a run that does not name its experts: the usual names
+            names = expert_names(max(experts - ghosts, 0), ghosts)
+        self.expert_curves = [self.expert_plot.add_curve(pen=pg.mkPen(curve_color(i, experts), width=1),
+                                                         name=names[i]) for i in range(experts)]
+        self.ghost_curves = [
+            self.ghost_plot.add_curve(pen=pg.mkPen(curve_color(experts - ghosts + g, experts), width=1),
+                                      name=names[len(names) - ghosts + g]) for g in range(ghosts)]
+
+    def draw(self, run: RunView) -> None:
+        series = run.series
+        if series.expert_load is None:
+            return
+        loads, ghosts = series.expert_load.view(), series.ghost_activation.view()
+        if len(self.expert_curves) != loads.shape[1] or len(self.ghost_curves) != ghosts.shape[1]:
+            self.rebuild_curves(loads.shape[1], ghosts.shape[1])
+        for i, curve in enumerate(self.expert_curves):
+            self.expert_plot.draw(curve, run.shown(f"{curve.name()} load", loads[:, i]))
+        for g, curve in enumerate(self.ghost_curves):
+            self.ghost_plot.draw(curve, run.shown(f"{curve.name()} activation", ghosts[:, g]))
+
+
+class ThroughputTab(Tab):
+    title = "Throughput"
+
+    def __init__(self, budget: RedrawBudget, x_label: str) -> None:
+        super().__init__(budget, x_label)
+        self.tokens_plot = self.add_plot("Tokens per second", "tokens/s", CompareSpec(
+            "Tokens per second", lambda s: s.tokens_per_s.view()))
+        self.tokens_curve = self.tokens_plot.add_curve(pen=pg.mkPen("#2e7d32"))
+        self.memory_plot = self.add_plot("Memory", "MiB", CompareSpec("Memory", lambda s: s.memory_mib.view()))
+        self.memory_curve = self.memory_plot.add_curve(pen=pg.mkPen("#6a1b9a"))
+
+    def draw(self, run: RunView) -> None:
+        self.tokens_plot.draw(self.tokens_curve, run.shown("tokens/s", run.series.tokens_per_s.view()))
+        self.memory_plot.draw(self.memory_curve, run.shown("memory (MiB)", run.series.memory_mib.view()))
