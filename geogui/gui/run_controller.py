@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from pydantic import ValidationError
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
@@ -23,14 +22,15 @@ from geogui.gui.plotdata.run_source import LoadedRun, load_run, shape_from_meta
 from geogui.gui.plots.board import PlotBoard
 from geogui.gui.settings_form.panel import SettingsPanel
 from geogui.gui.steering import MODE_FIELD, PENALTY_FIELD, RunState, Steering, steering_for
-from geogui.gui.widgets.nonfinite_alert import LOWER_FACTOR, with_lower_learning_rates
+from geogui.gui.widgets.nonfinite_alert import LOWER_FACTOR
 from geogui.gui.widgets.open_progress import OpenProgress
 from geogui.gui.widgets.runs_panel import RunsPanel
 from geogui.gui.widgets.status_bar import RunStatusBar
 from geogui.gui.worker import METRICS_INTERVAL_S, TrainingSession
 from geogui.rundir.columns import ReadCancelled
+from geogui.rundir.driver import RunRefused, lower_learning_rates, plan_resume
 from geogui.rundir.runlog import RunLogError, effective_status, read_meta
-from geogui.settings import Mode, Settings, describe_validation_error
+from geogui.settings import Mode, Settings
 from geogui.settings import store as settings_store
 
 FOLLOW_MS = 500  # how often a run written by another process is polled
@@ -136,25 +136,10 @@ class RunController(QObject):
         if self.session is not None:
             self.warning.emit("Cannot resume", "A run is training; stop it before resuming another.")
             return False
-        try:
-            meta = read_meta(path)
-        except RunLogError as exc:
+        try:  # the same checks as geogui-train --resume: readable, not being written, not finished, valid
+            settings = plan_resume(path, learning_rate_factor=learning_rate_factor).settings
+        except RunRefused as exc:
             self.warning.emit("Cannot resume", str(exc))
-            return False
-        status = effective_status(meta)
-        if status == "running":
-            self.warning.emit("Cannot resume", f"{path.name} is still being written by process {meta.get('pid')}.")
-            return False
-        if status == "finished":
-            self.warning.emit("Cannot resume", f"{path.name} has finished all its {meta.get('steps_done')} steps; "
-                                               "there is nothing to continue.")
-            return False
-        try:
-            settings = Settings.model_validate(meta["settings"])
-            if learning_rate_factor != 1.0:
-                settings = with_lower_learning_rates(settings, learning_rate_factor)
-        except ValidationError as exc:
-            self.warning.emit("Cannot resume", f"{path / 'meta.json'}: {describe_validation_error(exc)}")
             return False
         self.panel.set_settings(settings)  # the panel shows the settings being trained
         self._start_session(settings, resume_dir=path)
@@ -257,7 +242,7 @@ class RunController(QObject):
             if good_checkpoint and run is not None:
                 self._after_session = lambda: self.resume(run, learning_rate_factor=LOWER_FACTOR)
             elif settings is not None:
-                lowered = with_lower_learning_rates(settings, LOWER_FACTOR)
+                lowered = lower_learning_rates(settings, LOWER_FACTOR)
                 self._after_session = lambda: (self.panel.set_settings(lowered), self.start())
         self.stop()
 

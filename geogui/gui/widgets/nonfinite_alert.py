@@ -11,17 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from geogui.settings import Settings
-
 LOWER_FACTOR = 0.1  # what "lower learning rate" multiplies both learning rates by
-
-
-def with_lower_learning_rates(settings: Settings, factor: float) -> Settings:
-    """Both learning rates times `factor`, validated (ValidationError if that leaves their bounds)."""
-    data = settings.model_dump()
-    data["run"]["learning_rate"] *= factor
-    data["run"]["rotation_learning_rate"] *= factor
-    return Settings.model_validate(data)
 
 
 class NonFiniteAlert(QMessageBox):
