@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from geogui.engine.model import MoEFeedForward
+from geogui.engine.moe import MoEFeedForward
 from geogui.settings import ModelSettings
 
 CFG = ModelSettings(d_model=16, n_heads=2, n_layers=1, num_experts=4, num_ghost_experts=2, top_k=2,
