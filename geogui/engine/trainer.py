@@ -154,8 +154,7 @@ class Trainer:
                     break
                 self.pause()
                 continue
-            yield record
-            # The caller checkpoints on an evaluation: the state it saves is this step's.
+            yield record  # the caller saves checkpoints on batch records, at its own interval
             if step % settings.run.eval_interval == 0 or step == total:
                 yield self._evaluate(state, corpus, step)
         yield RunFinished(state.step, status)
