@@ -324,12 +324,14 @@ class Trainer:
             step_unless(state.rotation_optimizer, skip)
 
     def _update_ghosts(self, state: TrainingState, step: int, layer_overflow: np.ndarray) -> list[RunEvent]:
+        cfg = self.settings.model
         events = []
         for index, (layer, overflow) in enumerate(zip(state.model.moe_layers, layer_overflow)):
             woke = layer.update_ghosts(float(overflow))
             if woke is not None:
+                name = cfg.expert_names[cfg.num_experts + woke]
                 events.append(RunEvent(step, "ghost_woke",
-                                       f"layer {index}: ghost expert G{woke} woke (primary experts saturated)"))
+                                       f"layer {index}: ghost expert {name} woke (primary experts saturated)"))
         return events
 
     def _batch_record(self, state: TrainingState, corpus: Corpus, values: StepValues,
