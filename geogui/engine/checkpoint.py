@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
 from geogui.atomic_write import atomic_write
+from geogui.engine.state import TrainingState
 from geogui.settings import Mode, ModelSettings
-
-if TYPE_CHECKING:
-    from geogui.engine.trainer import TrainingState
 
 CHECKPOINT_DIR = "checkpoints"
 LATEST = "latest.pt"
@@ -54,7 +51,7 @@ def discard_latest_checkpoint(run_dir: Path) -> None:
         (folder / LATEST).unlink(missing_ok=True)
 
 
-def save_checkpoint(run_dir: Path, state: "TrainingState", model_settings: ModelSettings) -> Path:
+def save_checkpoint(run_dir: Path, state: TrainingState, model_settings: ModelSettings) -> Path:
     folder = Path(run_dir) / CHECKPOINT_DIR
     folder.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -107,7 +104,7 @@ def check_checkpoint(path: Path, model_settings: ModelSettings) -> int:
     return int(payload["step"])
 
 
-def load_checkpoint(path: Path, state: "TrainingState", model_settings: ModelSettings) -> None:
+def load_checkpoint(path: Path, state: TrainingState, model_settings: ModelSettings) -> None:
     """Restore `state` (built from `model_settings`) from the checkpoint at `path`."""
     payload = _read(path)
     _check_shapes(path, payload, model_settings)

@@ -20,6 +20,12 @@ import sys
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
+
+from geogui.engine.model import MoETransformer
+from geogui.engine.modes import LossWeights, geometric_terms
+from geogui.engine.rotation import DataRotator
+from geogui.settings import ModelSettings
 
 DISABLE_MPS_VARIABLE = "GEOGUI_DISABLE_MPS"
 # float32 kernels on a GPU sum in another order than the CPU's: their rounding stays orders of
@@ -54,14 +60,6 @@ def mps_available() -> bool:
 def _probe_step(device: torch.device, state: dict | None = None) -> tuple[list[float], dict]:
     """The loss and the squared gradient norm of one tiny step on `device`, read in one transfer, and
     the weights it started from (the given `state`, or freshly seeded ones)."""
-    # Imported on use, not at the top, so that the model's modules may import this one without a cycle.
-    import torch.nn.functional as F
-
-    from geogui.engine.model import MoETransformer
-    from geogui.engine.modes import LossWeights, geometric_terms
-    from geogui.engine.rotation import DataRotator
-    from geogui.settings import ModelSettings
-
     cfg = ModelSettings(d_model=16, n_layers=1, n_heads=2, seq_len=8, expert_hidden=16, num_experts=2,
                         num_ghost_experts=2, top_k=1, rotation_dimensions=2)
     vocab = 256

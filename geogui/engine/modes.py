@@ -32,7 +32,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from geogui.engine.model import MoETransformer, RoutingStats
+from geogui.engine.model import MoETransformer
+from geogui.engine.moe import RoutingStats
 from geogui.engine.rotation import DataRotator
 from geogui.settings import Mode, ModelSettings, RunSettings
 

@@ -11,16 +11,15 @@ import contextlib
 import math
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator, Literal, Protocol
+from typing import Callable, ContextManager, Generator, Iterator, Literal, NamedTuple, Protocol
 
 import numpy as np
 import torch
 
 from geogui.engine.checkpoint import load_checkpoint
 from geogui.engine.control_file import Command, Rejected, apply_command
-from geogui.engine.data import VOCAB_SIZE, Corpus, load_corpus
+from geogui.engine.data import Corpus, load_corpus
 from geogui.engine.device import (
     DeviceChoice,
     choose_device,
@@ -29,6 +28,7 @@ from geogui.engine.device import (
     memory_bytes,
     synchronize,
 )
+from geogui.engine.distributed.replicas import Replicas, SingleProcess
 from geogui.engine.memory_estimate import refuse_if_too_big
 from geogui.engine.metrics import (
     BatchRecord,
@@ -39,13 +39,12 @@ from geogui.engine.metrics import (
     RunStarted,
     TrainerEvent,
 )
-from geogui.engine.model import MoETransformer, default_dispatch
-from geogui.engine.modes import TERM_NAMES, LossWeights, compute_terms
-from geogui.engine.optimizers import build_optimizers, make_fused, step_unless
-from geogui.engine.distributed.replicas import Replicas, SingleProcess
-from geogui.engine.rotation import DataRotator
+from geogui.engine.modes import LossTerms, LossWeights, compute_terms
+from geogui.engine.optimizers import make_fused, step_unless
+from geogui.engine.state import TrainingState, build_state
 from geogui.engine.step_options import PRECISION_FALLBACK, CompiledTerms, autocast_for
-from geogui.engine.transfer import PackedValues, stage
+from geogui.engine.step_values import StepLayout, StepValues
+from geogui.engine.transfer import StagedBatch, stage, to_host
 from geogui.settings import Mode, Settings
 
 NonFiniteAction = Literal["pause", "stop"]
@@ -71,32 +70,11 @@ def rotation_lr(step: int, peak: float, total: int) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-@dataclass
-class TrainingState:
-    """Everything a run trains or advances; what a checkpoint must hold."""
-
-    model: MoETransformer
-    rotator: DataRotator
-    model_optimizer: torch.optim.Optimizer
-    rotation_optimizer: torch.optim.Optimizer
-    batch_generator: torch.Generator
-    mode: Mode
-    penalty_weight: float
-    step: int = 0
-    tokens_seen: int = 0
-
-
-def build_state(settings: Settings, device: torch.device) -> TrainingState:
-    """Model, rotator and both optimizers, seeded so that a run is reproducible on CPU."""
-    torch.manual_seed(settings.run.seed)
-    cfg = settings.model
-    model = MoETransformer(cfg, VOCAB_SIZE).to(device)
-    model.set_dispatch(default_dispatch(device.type))
-    rotator = DataRotator(cfg.presentations, cfg.rotation_dimensions, cfg.d_model, cfg.max_rotation).to(device)
-    model_optimizer, rotation_optimizer = build_optimizers(model, rotator, settings.run)
-    generator = torch.Generator().manual_seed(settings.run.seed)
-    return TrainingState(model, rotator, model_optimizer, rotation_optimizer, generator,
-                         settings.run.mode, settings.run.penalty_weight)
+class _StepTimes(NamedTuple):
+    batch: float  # forward, backward and optimizer: the slowest rank's, the device drained
+    data: float  # drawing and staging the batch
+    tokens_per_s: float
+    wall: float  # since the run started
 
 
 class Trainer:
@@ -118,6 +96,7 @@ class Trainer:
         self.device_choice: DeviceChoice | None = None
         self._autocast: Callable[[], ContextManager] = contextlib.nullcontext  # the loss's precision
         self._compiled: CompiledTerms | None = None  # the compiled loss, when the settings ask for it
+        self._layout: StepLayout | None = None  # where each of a step's numbers lies in its one transfer
 
     # ---- controls: safe from any thread ----
     def pause(self) -> None:
@@ -154,40 +133,8 @@ class Trainer:
     def run(self) -> Iterator[TrainerEvent]:
         settings = self.settings
         corpus = self._corpus or load_corpus(settings.data, settings.model.seq_len)
-        self.device_choice = choice = choose_device(settings.device.device)
-        free = free_memory_bytes(choice.device)
-        if free is not None:  # the caller checked the host's memory; a GPU has its own
-            refuse_if_too_big(settings, free, choice.device.type)
-        self.state = state = build_state(settings, choice.device)
-        if self.resume_from is not None:
-            load_checkpoint(self.resume_from, state, settings.model)
-            make_fused(state.model_optimizer)
-            make_fused(state.rotation_optimizer)
+        state = yield from self._start(corpus)
         total = settings.run.steps
-        yield RunStarted(
-            device=str(choice.device), requested_device=choice.requested, parameters=state.model.num_parameters()
-            + sum(p.numel() for p in state.rotator.parameters()), total_steps=total,
-            train_tokens=len(corpus.train), val_tokens=len(corpus.val), data_source=corpus.source,
-            presentations=settings.model.presentations, rotation_dimensions=settings.model.rotation_dimensions,
-            expert_names=tuple(f"E{i}" for i in range(settings.model.num_experts))
-            + tuple(f"G{i}" for i in range(settings.model.num_ghost_experts)),
-            start_step=state.step,
-        )
-        if choice.fallback_reason:
-            yield RunEvent(state.step, "device_fallback", choice.fallback_reason)
-        self._autocast, precision_notice = autocast_for(choice.device, settings.device.precision)
-        if precision_notice:
-            yield RunEvent(state.step, PRECISION_FALLBACK, precision_notice)
-        if settings.device.compile_step:
-            if self.replicas.world_size > 1:
-                yield RunEvent(state.step, "compile_failed",
-                               "the step is not compiled under torchrun (DistributedDataParallel); it runs uncompiled")
-            else:
-                self._compiled = CompiledTerms()
-        if self.resume_from is not None:
-            yield RunEvent(state.step, "resumed_from_checkpoint",
-                           f"resumed from the checkpoint at step {state.step} ({state.mode.value})")
-
         started = time.perf_counter()
         status = "finished"
         while state.step < total:
@@ -207,10 +154,46 @@ class Trainer:
                     break
                 self.pause()
                 continue
-            yield record
+            yield record  # the caller saves checkpoints on batch records, at its own interval
             if step % settings.run.eval_interval == 0 or step == total:
                 yield self._evaluate(state, corpus, step)
         yield RunFinished(state.step, status)
+
+    def _start(self, corpus: Corpus) -> Generator[TrainerEvent, None, TrainingState]:
+        """The device, the state (from the checkpoint when resuming) and the run's opening events."""
+        settings = self.settings
+        self.device_choice = choice = choose_device(settings.device.device)
+        free = free_memory_bytes(choice.device)
+        if free is not None:  # the caller checked the host's memory; a GPU has its own
+            refuse_if_too_big(settings, free, choice.device.type)
+        self.state = state = build_state(settings, choice.device)
+        self._layout = StepLayout(settings.model)
+        if self.resume_from is not None:
+            load_checkpoint(self.resume_from, state, settings.model)
+            make_fused(state.model_optimizer)
+            make_fused(state.rotation_optimizer)
+        yield RunStarted(
+            device=str(choice.device), requested_device=choice.requested, parameters=state.model.num_parameters()
+            + sum(p.numel() for p in state.rotator.parameters()), total_steps=settings.run.steps,
+            train_tokens=len(corpus.train), val_tokens=len(corpus.val), data_source=corpus.source,
+            presentations=settings.model.presentations, rotation_dimensions=settings.model.rotation_dimensions,
+            expert_names=settings.model.expert_names, start_step=state.step,
+        )
+        if choice.fallback_reason:
+            yield RunEvent(state.step, "device_fallback", choice.fallback_reason)
+        self._autocast, precision_notice = autocast_for(choice.device, settings.device.precision)
+        if precision_notice:
+            yield RunEvent(state.step, PRECISION_FALLBACK, precision_notice)
+        if settings.device.compile_step:
+            if self.replicas.world_size > 1:
+                yield RunEvent(state.step, "compile_failed",
+                               "the step is not compiled under torchrun (DistributedDataParallel); it runs uncompiled")
+            else:
+                self._compiled = CompiledTerms()
+        if self.resume_from is not None:
+            yield RunEvent(state.step, "resumed_from_checkpoint",
+                           f"resumed from the checkpoint at step {state.step} ({state.mode.value})")
+        return state
 
     def _apply_requests(self, state: TrainingState, step: int) -> Iterator[ModeChange]:
         with self._lock:
@@ -245,6 +228,7 @@ class Trainer:
         if not self._stop_requested:
             yield RunEvent(step - 1, "resumed", f"resumed at step {step}")
 
+    # ---- one training step ----
     def _train_batch(
         self, state: TrainingState, corpus: Corpus, step: int, started: float
     ) -> tuple[BatchRecord | None, list[RunEvent]]:
@@ -255,97 +239,123 @@ class Trainer:
         of the record in one copy, which also waits for the whole step (honest timing)."""
         run, cfg = self.settings.run, self.settings.model
         device = self.device_choice.device
-        model, rotator, mode = state.model, state.rotator, state.mode
+        lr_model, lr_rotation = self._set_learning_rates(state, step)
 
         t_start = time.perf_counter()
         batch = stage(*self.replicas.batch(corpus.train, run.batch_size, cfg.seq_len, state.batch_generator), device)
         t_data = time.perf_counter()
 
-        lr_model = model_lr(step, run.learning_rate, run.warmup_steps, run.steps)
-        lr_rotation = rotation_lr(step, run.rotation_learning_rate, run.steps) if mode.uses_rotator else 0.0
-        for group in state.model_optimizer.param_groups:
-            group["lr"] = lr_model
-        for group in state.rotation_optimizer.param_groups:
-            group["lr"] = lr_rotation
-
-        state.model_optimizer.zero_grad(set_to_none=True)
-        state.rotation_optimizer.zero_grad(set_to_none=True)
-        weights = LossWeights(state.penalty_weight, run.orthogonality_weight, run.specialization_weight,
-                              cfg.aux_loss_weight)
-        loss_terms = self._compiled or self.replicas.loss_terms
-        with self._autocast():
-            terms = loss_terms(mode, model, rotator, batch.x, batch.y, weights, cfg.presentation_chunk)
-        compile_events = [RunEvent(step, event.kind, event.message) for event in self._compiled.take_events()] \
-            if self._compiled is not None else []
-        self.replicas.backward(terms.loss)
-        trained = list(model.parameters()) + (list(rotator.parameters()) if mode.uses_rotator else [])
-        trained = [p for p in trained if p.grad is not None]
-        if run.grad_clip > 0:
-            grad_norm = torch.nn.utils.clip_grad_norm_(trained, run.grad_clip, foreach=True)
-        else:
-            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in trained], foreach=True)
-
+        terms, events = self._forward_backward(state, batch, step)
+        grad_norm = self._clip_gradients(state)
         # Every number the record needs, as means over ranks; the angles before this step's update.
-        record = PackedValues(
-            terms=torch.stack([getattr(terms, name).float() for name in TERM_NAMES]),  # bf16 terms under autocast
-            grad_norm=grad_norm.view(1), expert_slots=terms.expert_slots,
-            layer_overflow=terms.routing.overflow(cfg.capacity_factor, cfg.num_experts)
-            if terms.routing is not None else terms.loss.new_zeros(0),
-            angles=rotator.angles().detach(),
-        )
-        reduced = self.replicas.mean(record.packed)
-        head = reduced[: len(TERM_NAMES) + 1]
-        skip = (~torch.isfinite(head).all()).float()
-        step_unless(state.model_optimizer, skip)
-        if mode.uses_rotator:
-            step_unless(state.rotation_optimizer, skip)
-        host = record.to_host(reduced)  # the step's one device-to-host copy: it waits for the step
+        reduced = self.replicas.mean(self._layout.pack(terms, grad_norm, state.rotator))
+        self._step_optimizers(state, reduced)
+
+        # The GPU sync point: the step's one device-to-host copy waits for everything queued above,
+        # so the clock read after it times the whole step.
+        values = self._layout.unpack(to_host(reduced))
         batch.release()
         synchronize(device)  # nothing is left queued; on a GPU this returns at once
         t_end = time.perf_counter()
 
-        values = dict(zip(TERM_NAMES, host["terms"].tolist()))
-        grad_value = float(host["grad_norm"][0])
-        bad = [f"{name} = {value}" for name, value in values.items() if not math.isfinite(value)]
-        if not math.isfinite(grad_value):
-            bad.append(f"gradient norm = {grad_value}")
-        if bad:  # the optimizers skipped the update on the device
+        nonfinite = values.nonfinite()
+        if nonfinite:  # the optimizers skipped the update on the device
             state.model_optimizer.zero_grad(set_to_none=True)
             state.rotation_optimizer.zero_grad(set_to_none=True)
-            message = f"non-finite at step {step} ({mode.value}): {', '.join(bad)}; the update was skipped"
-            return None, compile_events + [RunEvent(step, "nonfinite_loss", message)]
+            message = f"non-finite at step {step} ({state.mode.value}): {', '.join(nonfinite)}; the update was skipped"
+            return None, events + [RunEvent(step, "nonfinite_loss", message)]
         batch_time, step_time = self.replicas.slowest(t_end - t_data, t_end - t_start)
 
         state.step = step
         tokens = run.batch_size * cfg.seq_len * self.replicas.world_size
         state.tokens_seen += tokens
-        slots = host["expert_slots"]
-
-        events = compile_events
-        layers = model.moe_layers
         if terms.routing is not None:  # the wake-up rule reads router statistics, which only a routed pass has
-            for index, (layer, layer_value) in enumerate(zip(layers, host["layer_overflow"])):
-                woke = layer.update_ghosts(float(layer_value))
-                if woke is not None:
-                    events.append(RunEvent(step, "ghost_woke",
-                                           f"layer {index}: ghost expert G{woke} woke (primary experts saturated)"))
-        record = BatchRecord(
-            step=step, epoch=state.tokens_seen / len(corpus.train), mode=mode.value,
-            penalty_weight=state.penalty_weight, batch_time_s=batch_time, data_time_s=t_data - t_start,
-            loss=values["loss"], task_loss=values["task_loss"], aux_loss=values["aux_loss"],
-            penalty=values["penalty"], orthogonality=values["orthogonality"],
-            specialization=values["specialization"], lr_model=lr_model, lr_rotation=lr_rotation,
-            rotation_angles=host["angles"] if mode.uses_rotator else None,
+            events += self._update_ghosts(state, step, values.layer_overflow)
+        times = _StepTimes(batch=batch_time, data=t_data - t_start, tokens_per_s=tokens / step_time,
+                           wall=t_end - started)
+        return self._batch_record(state, corpus, values, (lr_model, lr_rotation), times), events
+
+    def _set_learning_rates(self, state: TrainingState, step: int) -> tuple[float, float]:
+        """This step's (model, rotator) learning rates, set on the optimizers; the rotator's is 0 when
+        the mode does not train it."""
+        run = self.settings.run
+        lr_model = model_lr(step, run.learning_rate, run.warmup_steps, run.steps)
+        lr_rotation = rotation_lr(step, run.rotation_learning_rate, run.steps) if state.mode.uses_rotator else 0.0
+        for group in state.model_optimizer.param_groups:
+            group["lr"] = lr_model
+        for group in state.rotation_optimizer.param_groups:
+            group["lr"] = lr_rotation
+        return lr_model, lr_rotation
+
+    def _weights(self, state: TrainingState) -> LossWeights:
+        run, cfg = self.settings.run, self.settings.model
+        return LossWeights(state.penalty_weight, run.orthogonality_weight, run.specialization_weight,
+                           cfg.aux_loss_weight)
+
+    def _forward_backward(self, state: TrainingState, batch: StagedBatch,
+                          step: int) -> tuple[LossTerms, list[RunEvent]]:
+        """The mode's loss terms, with their gradients in .grad; and what the compiler had to say."""
+        state.model_optimizer.zero_grad(set_to_none=True)
+        state.rotation_optimizer.zero_grad(set_to_none=True)
+        loss_terms = self._compiled or self.replicas.loss_terms
+        with self._autocast():
+            terms = loss_terms(state.mode, state.model, state.rotator, batch.x, batch.y, self._weights(state),
+                               self.settings.model.presentation_chunk)
+        events = [RunEvent(step, event.kind, event.message) for event in self._compiled.take_events()] \
+            if self._compiled is not None else []
+        self.replicas.backward(terms.loss)
+        return terms, events
+
+    def _clip_gradients(self, state: TrainingState) -> torch.Tensor:
+        """The norm of the gradients this mode trains (a device scalar), clipped to grad_clip when set."""
+        grad_clip = self.settings.run.grad_clip
+        trained = list(state.model.parameters()) + (list(state.rotator.parameters()) if state.mode.uses_rotator else [])
+        trained = [p for p in trained if p.grad is not None]
+        if grad_clip > 0:
+            return torch.nn.utils.clip_grad_norm_(trained, grad_clip, foreach=True)
+        return torch.nn.utils.get_total_norm([p.grad for p in trained], foreach=True)
+
+    def _step_optimizers(self, state: TrainingState, reduced: torch.Tensor) -> None:
+        """Queue the optimizer steps, skipped on the device unless every term and the gradient norm
+        (over all ranks) are finite: no host read decides it."""
+        skip = (~torch.isfinite(reduced[self._layout.checked]).all()).float()
+        step_unless(state.model_optimizer, skip)
+        if state.mode.uses_rotator:
+            step_unless(state.rotation_optimizer, skip)
+
+    def _update_ghosts(self, state: TrainingState, step: int, layer_overflow: np.ndarray) -> list[RunEvent]:
+        cfg = self.settings.model
+        events = []
+        for index, (layer, overflow) in enumerate(zip(state.model.moe_layers, layer_overflow)):
+            woke = layer.update_ghosts(float(overflow))
+            if woke is not None:
+                name = cfg.expert_names[cfg.num_experts + woke]
+                events.append(RunEvent(step, "ghost_woke",
+                                       f"layer {index}: ghost expert {name} woke (primary experts saturated)"))
+        return events
+
+    def _batch_record(self, state: TrainingState, corpus: Corpus, values: StepValues,
+                      lrs: tuple[float, float], times: _StepTimes) -> BatchRecord:
+        cfg, device = self.settings.model, self.device_choice.device
+        layers = state.model.moe_layers
+        slots = values.expert_slots
+        return BatchRecord(
+            step=state.step, epoch=state.tokens_seen / len(corpus.train), mode=state.mode.value,
+            penalty_weight=state.penalty_weight, batch_time_s=times.batch, data_time_s=times.data,
+            loss=values.loss, task_loss=values.task_loss, aux_loss=values.aux_loss,
+            penalty=values.penalty, orthogonality=values.orthogonality,
+            specialization=values.specialization, lr_model=lrs[0], lr_rotation=lrs[1],
+            rotation_angles=values.angles if state.mode.uses_rotator else None,
             expert_load=slots / max(slots.sum(), 1.0),
             ghost_activation=np.mean([layer.ghost_activation for layer in layers], axis=0)
             if cfg.num_ghost_experts else np.zeros(0),
             saturation=float(np.mean([layer.saturation for layer in layers])),
-            tokens_per_s=tokens / step_time, tokens_seen=state.tokens_seen,
-            memory_bytes=memory_bytes(device), wall_time_s=t_end - started,
+            tokens_per_s=times.tokens_per_s, tokens_seen=state.tokens_seen,
+            memory_bytes=memory_bytes(device), wall_time_s=times.wall,
             driver_memory_bytes=driver_memory_bytes(device),
         )
-        return record, events
 
+    # ---- evaluation ----
     @torch.no_grad()
     def _evaluate(self, state: TrainingState, corpus: Corpus, step: int) -> EvalRecord:
         """Held-out task loss in the current mode, on the same batches every time (a fixed generator).
@@ -353,8 +363,7 @@ class Trainer:
         run, cfg = self.settings.run, self.settings.model
         device = self.device_choice.device
         generator = torch.Generator().manual_seed(run.seed + 1)
-        weights = LossWeights(state.penalty_weight, run.orthogonality_weight, run.specialization_weight,
-                              cfg.aux_loss_weight)
+        weights = self._weights(state)
         losses, batches = [], []
         for _ in range(run.eval_batches):
             batch = stage(*self.replicas.batch(corpus.val, run.batch_size, cfg.seq_len, generator), device)
@@ -363,7 +372,8 @@ class Trainer:
                 terms = compute_terms(state.mode, state.model, state.rotator, batch.x, batch.y, weights,
                                       cfg.presentation_chunk)
             losses.append(terms.task_loss)
-        loss = float(self.replicas.mean(torch.stack(losses).mean().view(1)).to("cpu", copy=True).numpy()[0])
+        # The evaluation's one device-to-host copy (its sync point).
+        loss = float(to_host(self.replicas.mean(torch.stack(losses).mean().view(1)))[0])
         for batch in batches:
             batch.release()
         return EvalRecord(step, loss, math.exp(loss) if loss < 700 else math.inf)

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from geogui.cli.train import main
-from geogui.engine import data as data_module
+from geogui.engine.data import files as data_files
 from geogui.engine.data import DataError, read_training_text
 from geogui.settings import DataSettings
 
@@ -45,7 +45,7 @@ def test_a_bad_data_file_is_one_line_naming_it(tmp_path, capsys, name, content, 
 def test_a_file_too_large_to_read_is_refused_before_reading(tmp_path, monkeypatch):
     data = tmp_path / "big.txt"
     data.write_text("x" * 5000)
-    monkeypatch.setattr(data_module, "MAX_DATA_BYTES", 4096)
+    monkeypatch.setattr(data_files, "MAX_DATA_BYTES", 4096)
     monkeypatch.setattr(type(data), "read_bytes", lambda self: pytest.fail("the file was read"))
     with pytest.raises(DataError, match=r"big\.txt: file is 0\.0 GiB; training data is read into memory whole"):
         read_training_text(data)

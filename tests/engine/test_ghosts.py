@@ -1,8 +1,12 @@
 import numpy as np
 import torch
 
-from geogui.engine.model import MoEFeedForward
+from geogui.engine.metrics import RunEvent
+from geogui.engine.moe import MoEFeedForward
+from geogui.engine.trainer import Trainer
 from geogui.settings import ModelSettings
+
+from .conftest import tiny_settings
 
 CFG = ModelSettings(d_model=16, n_heads=2, n_layers=1, num_experts=4, num_ghost_experts=2, top_k=2,
                     saturation_threshold=0.05, ghost_patience=3, ghost_ramp_steps=4)
@@ -71,3 +75,14 @@ def test_ghost_state_survives_a_state_dict_round_trip():
     assert np.array_equal(copy.ghost_activation, layer.ghost_activation)
     assert copy.ghost_activation.max() > 0
     assert torch.equal(copy.gate_scale, layer.gate_scale)
+
+
+def test_a_training_run_reports_each_ghost_that_wakes_by_its_name():
+    settings = tiny_settings(steps=3)
+    # A capacity this small saturates the primaries on the first step; patience 1 wakes a ghost each step.
+    settings = settings.model_copy(update={"model": settings.model.model_copy(update={
+        "capacity_factor": 0.01, "saturation_threshold": 0.001, "ghost_patience": 1})})
+    woke = [e.message for e in Trainer(settings).run() if isinstance(e, RunEvent) and e.kind == "ghost_woke"]
+    assert woke[:2] == ["layer 0: ghost expert G0 woke (primary experts saturated)",
+                        "layer 1: ghost expert G0 woke (primary experts saturated)"]
+    assert "layer 0: ghost expert G1 woke (primary experts saturated)" in woke

@@ -1,5 +1,6 @@
 import math
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -7,7 +8,10 @@ import torch
 
 from geogui.engine import device as device_module
 from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished, RunStarted
+from geogui.engine.modes import TERM_NAMES
+from geogui.engine.step_values import StepLayout, StepValues
 from geogui.engine.trainer import Trainer
+from geogui.engine.transfer import PackedLayout, to_host
 from geogui.settings import Mode
 
 from .conftest import tiny_settings
@@ -218,3 +222,43 @@ def test_device_that_fails_its_probe_falls_back(monkeypatch):
     assert choice.device.type == "cpu"
     assert "mps failed (MPS backend out of order)" in choice.fallback_reason
     assert device_module.choose_device("cpu").fallback_reason is None
+
+
+def test_a_packed_layout_gives_the_values_back_by_name():
+    @dataclass(frozen=True)
+    class Values:
+        loss: float
+        norm: float
+        slots: np.ndarray
+        angles: np.ndarray
+
+    layout = PackedLayout(Values, [("loss", ()), ("norm", ()), ("slots", (3,)), ("angles", (2, 2))])
+    assert layout.width == 9 and layout.span("loss", "norm") == slice(0, 2)
+    packed = layout.pack(loss=torch.tensor(1.5, dtype=torch.bfloat16), norm=torch.tensor(float("inf")),
+                         slots=torch.tensor([1.0, 2.0, 3.0]), angles=torch.arange(4.0).view(2, 2))
+    assert packed.dtype == torch.float32 and packed.shape == (9,)
+    values = layout.unpack(to_host(packed))
+    assert values.loss == 1.5 and values.norm == math.inf
+    assert values.slots.dtype == np.float64 and values.slots.tolist() == [1.0, 2.0, 3.0]
+    assert values.angles.tolist() == [[0.0, 1.0], [2.0, 3.0]]
+    with pytest.raises(ValueError, match="slots: expected shape"):
+        layout.pack(loss=torch.tensor(0.0), norm=torch.tensor(0.0), slots=torch.zeros(4), angles=torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="expected the parts"):
+        layout.pack(loss=torch.tensor(0.0))
+
+
+def test_a_step_layout_checks_the_terms_and_the_gradient_norm():
+    cfg = tiny_settings().model
+    layout = StepLayout(cfg)
+    assert layout.checked == slice(0, len(TERM_NAMES) + 1)
+    width = len(TERM_NAMES) + 1 + cfg.num_experts + cfg.num_ghost_experts + cfg.n_layers + \
+        cfg.presentations * cfg.rotation_dimensions
+    values = layout.unpack(np.arange(width, dtype=np.float64))
+    assert [getattr(values, name) for name in TERM_NAMES] == list(range(len(TERM_NAMES)))
+    assert values.grad_norm == len(TERM_NAMES)
+    assert values.expert_slots.shape == (cfg.num_experts + cfg.num_ghost_experts,)
+    assert values.layer_overflow.shape == (cfg.n_layers,)
+    assert values.angles.shape == (cfg.presentations, cfg.rotation_dimensions)
+    assert values.angles[-1, -1] == width - 1
+    bad = StepValues(1.0, math.nan, 1.0, 1.0, 1.0, 1.0, math.inf, np.zeros(0), np.zeros(0), np.zeros(0))
+    assert bad.nonfinite() == ["task_loss = nan", "gradient norm = inf"]

@@ -58,11 +58,6 @@ _FAILURE_KEY = "geogui/failure/{rank}"
 _REPORT_WAIT = timedelta(seconds=2)
 
 
-def launched_by_torchrun(environ: dict[str, str] | None = None) -> bool:
-    environ = os.environ if environ is None else environ
-    return all(key in environ for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
-
-
 class ReplicaError(RuntimeError):
     """A collective failed: another rank died, hung past the timeout, or the network broke."""
 
@@ -89,10 +84,6 @@ class _Step(nn.Module):
 
     def forward(self, mode: Mode, x, y, weights, chunk: int) -> LossTerms:
         return compute_terms(mode, self.model, self.rotator, x, y, weights, chunk)
-
-
-def backend_for(device: torch.device) -> str:
-    return "nccl" if device.type == "cuda" else "gloo"
 
 
 class DistributedReplicas:
