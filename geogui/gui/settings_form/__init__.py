@@ -1,0 +1,1 @@
+"""The Settings panel, built from the pydantic settings models: one validated editor per field."""
