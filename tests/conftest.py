@@ -1,4 +1,5 @@
-"""Fixtures for every test: no display, private config and data directories, no stray QThreads."""
+"""Fixtures for every test: no display, private config and data directories, no stray QThreads, and
+the tiny model every test trains."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import os
 # Before pytest-qt creates the QApplication: tests never need (or get) a display.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from pathlib import Path  # noqa: E402
+
 import pytest  # noqa: E402
+
+from geogui.settings import Settings  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -41,3 +46,19 @@ def no_qthread_left_running(monkeypatch):
     if running:
         pytest.fail(f"{len(running)} QThread(s) still running after the test: "
                     f"{[thread.objectName() for thread in running]}")
+
+
+# A model small enough that a batch takes milliseconds on a CPU: the one every test trains.
+TINY_MODEL = {"d_model": 32, "n_layers": 2, "n_heads": 2, "seq_len": 32, "expert_hidden": 32}
+TINY_RUN = {"steps": 20, "batch_size": 4, "eval_interval": 10, "eval_batches": 1, "warmup_steps": 2}
+# The user's shared sample file, when this checkout sits beside it (tests that need it skip otherwise).
+SHARED_LAMBDA_FILE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lambda_qa_sample.json"
+
+
+def tiny_settings(**run) -> Settings:
+    return Settings.model_validate({"run": {**TINY_RUN, **run}, "model": TINY_MODEL, "device": {"device": "cpu"}})
+
+
+@pytest.fixture
+def tiny() -> Settings:
+    return tiny_settings()

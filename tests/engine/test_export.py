@@ -12,7 +12,7 @@ from geogui.rundir.recorder import record_run
 from geogui.rundir.runlog import RunLog, read_run_records
 from geogui.engine.trainer import Trainer
 
-from .conftest import tiny_settings
+from tests.conftest import tiny_settings
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from geogui.rundir.runlog import RunLog, RunLogError, read_meta, read_metrics
 from geogui.engine.trainer import Trainer
 
 from ..fault_injection import FullDisk
-from .conftest import tiny_settings
+from tests.conftest import tiny_settings
 
 SETTINGS = {
     "run": {"steps": 40, "batch_size": 2, "eval_interval": 1000, "checkpoint_interval": 2, "warmup_steps": 1},

@@ -23,7 +23,7 @@ from geogui.engine.modes import LossWeights, compute_terms
 from geogui.engine.trainer import Trainer, build_state
 from geogui.settings import Mode, Settings
 
-from .conftest import tiny_settings
+from tests.conftest import tiny_settings
 
 HUGE = {"run": {"batch_size": 4096}, "model": {"seq_len": 16384, "d_model": 1024, "n_heads": 8}}
 

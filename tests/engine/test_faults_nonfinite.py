@@ -13,7 +13,7 @@ from geogui.rundir.runlog import RunLog, read_meta
 from geogui.engine.trainer import Trainer
 from geogui.settings import Settings
 
-from .conftest import tiny_settings
+from tests.conftest import tiny_settings
 
 
 def with_learning_rate(settings: Settings, rate: float) -> Settings:

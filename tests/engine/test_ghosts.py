@@ -6,7 +6,7 @@ from geogui.engine.moe import MoEFeedForward
 from geogui.engine.trainer import Trainer
 from geogui.settings import ModelSettings
 
-from .conftest import tiny_settings
+from tests.conftest import tiny_settings
 
 CFG = ModelSettings(d_model=16, n_heads=2, n_layers=1, num_experts=4, num_ghost_experts=2, top_k=2,
                     saturation_threshold=0.05, ghost_patience=3, ghost_ramp_steps=4)

@@ -16,7 +16,7 @@ from geogui.rundir.runlog import RunLog, effective_status, read_meta, read_metri
 from geogui.engine.trainer import Trainer, build_state
 from geogui.settings import ModelSettings, Settings
 
-from .conftest import tiny_settings
+from tests.conftest import tiny_settings
 
 
 def test_resume_after_step_k_matches_the_uninterrupted_run(tmp_path):

@@ -35,7 +35,7 @@ from geogui.rundir.columns import (
 from geogui.rundir.runlog import RunLog, read_run_records, read_typed_records
 from geogui.engine.trainer import Trainer
 
-from .conftest import tiny_settings
+from tests.conftest import tiny_settings
 
 
 def default_shape_record(step: int, rng: np.random.Generator, mode: str = "geometric") -> BatchRecord:

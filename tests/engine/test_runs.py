@@ -10,7 +10,7 @@ from geogui.rundir.runlog import RunLog, RunLogError, read_meta
 from geogui.rundir.catalog import MetricsTail, delete_run, list_runs, rename_run
 from geogui.engine.trainer import Trainer
 
-from .conftest import tiny_settings
+from tests.conftest import tiny_settings
 
 
 def make_run(root, name, steps=4, switch_at=None):

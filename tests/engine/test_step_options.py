@@ -223,7 +223,7 @@ def test_the_trainer_logs_the_compile_time_and_the_precision_notice(monkeypatch,
     from geogui.engine.metrics import BatchRecord, RunEvent
     from geogui.engine.trainer import Trainer
 
-    from .conftest import tiny_settings
+    from tests.conftest import tiny_settings
 
     # aot_eager: the trainer's compile path end to end, without a C++ compiler's half minute
     monkeypatch.setattr(trainer_module, "CompiledTerms", functools.partial(CompiledTerms, backend="aot_eager"))

@@ -19,7 +19,7 @@ from geogui.rundir.runlog import RunLog, read_run_records
 from geogui.rundir.export.tensorboard import BATCH_SCALARS, EVAL_SCALARS, INSTALL_HINT, tensorboard_available
 from geogui.engine.trainer import Trainer
 
-from .conftest import tiny_settings
+from tests.conftest import tiny_settings
 
 needs_tensorboard = pytest.mark.skipif(
     not tensorboard_available(),

@@ -14,7 +14,7 @@ from geogui.engine.trainer import Trainer
 from geogui.engine.transfer import PackedLayout, to_host
 from geogui.settings import Mode
 
-from .conftest import tiny_settings
+from tests.conftest import tiny_settings
 
 
 def batches(events):

@@ -9,7 +9,7 @@ from geogui.engine.metrics import BatchRecord, EvalRecord
 from geogui.engine.trainer import Trainer
 from geogui.settings import Settings
 
-from .conftest import SHARED_LAMBDA_FILE
+from tests.conftest import SHARED_LAMBDA_FILE
 
 
 def losses(settings: Settings):

@@ -9,16 +9,17 @@ import pytest
 from geogui.engine.metrics import BatchRecord
 from geogui.settings import Settings
 
-# A model small enough that a batch takes milliseconds on a CPU.
-TINY = {
-    "run": {"steps": 400, "batch_size": 4, "eval_interval": 10, "eval_batches": 1, "warmup_steps": 2},
-    "model": {"d_model": 32, "n_layers": 2, "n_heads": 2, "seq_len": 32, "expert_hidden": 32},
-    "device": {"device": "cpu"},
-}
+from tests.conftest import tiny_settings as _tiny_settings
+
+# The window's tests train the shared tiny model for longer, so that a run lasts while a test acts.
+WINDOW_STEPS = 400
 
 
 def tiny_settings(**run) -> Settings:
-    return Settings.model_validate({**TINY, "run": {**TINY["run"], **run}})
+    return _tiny_settings(**{"steps": WINDOW_STEPS, **run})
+
+
+TINY = tiny_settings().model_dump(mode="json", include={"run", "model", "device"})
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from geogui.rundir.driver import ResumePlan, RunDriver, RunFailed, RunRefused, o
 from geogui.rundir.runlog import RunLog, read_meta, read_metrics, read_run_records
 from geogui.settings import Settings
 
-from ..engine.conftest import tiny_settings
+from tests.conftest import tiny_settings
 
 
 def drive(driver: RunDriver, stop_at: int | None = None, **meta) -> list:

@@ -13,7 +13,7 @@ from geogui.engine.trainer import Trainer
 from geogui.gui import main_window
 from geogui.gui.main_window import MainWindow
 
-from .conftest import tiny_settings
+from tests.gui.conftest import tiny_settings
 
 
 def make_window(qtbot) -> MainWindow:

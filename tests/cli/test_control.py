@@ -26,7 +26,7 @@ from geogui.rundir.runlog import RunLog, read_meta, read_run_records, write_json
 from geogui.engine.trainer import Trainer
 from geogui.settings import Mode
 
-from .conftest import tiny_settings
+from tests.conftest import tiny_settings
 
 
 @pytest.mark.parametrize("line, reason", [

@@ -7,7 +7,7 @@ from geogui.engine.metrics import EvalRecord, ModeChange
 from geogui.gui.plots.board import PlotBoard
 from geogui.gui.plots.tabs import ANGLE_NORMS
 
-from .conftest import synthetic_record
+from tests.gui.conftest import synthetic_record
 
 NAMES = ("E0", "E1", "E2", "E3", "G0", "G1", "G2", "G3")
 

@@ -19,7 +19,7 @@ from geogui.engine.metrics import BatchRecord
 from geogui.rundir.runlog import read_run_records
 from geogui.engine.trainer import Trainer
 
-from .conftest import tiny_settings
+from tests.conftest import tiny_settings
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 MODES = ("standard", "geometric_fast", "geometric")

@@ -11,7 +11,7 @@ from geogui.cli.terminal import InputError
 from geogui.engine import device as device_module
 from geogui.engine.distributed import ddp as distributed_module
 
-from .conftest import tiny_settings
+from tests.conftest import tiny_settings
 
 
 class FakeReplicas:

@@ -10,7 +10,7 @@ import pytest
 from geogui.gui.plotdata.level_of_detail import LevelOfDetail
 from geogui.gui.plotdata.run_series import RunSeries
 
-from .conftest import synthetic_record
+from tests.gui.conftest import synthetic_record
 
 
 def brute_force_check(store: LevelOfDetail, step, values, wide, raw_values, raw_wide) -> None:

@@ -11,7 +11,7 @@ from geogui.engine.metrics import ModeChange
 from geogui.gui.plots.board import PlotBoard
 from geogui.gui.plots.overlays import Overlay
 
-from .conftest import synthetic_record
+from tests.gui.conftest import synthetic_record
 
 NAMES = tuple(f"E{i}" for i in range(4)) + tuple(f"G{i}" for i in range(4))
 MODES = ["standard", "geometric_fast", "geometric"]

@@ -36,7 +36,7 @@ def test_a_failed_compilation_and_a_refused_bf16_stay_as_warnings(window):
 def test_on_a_gpu_the_driver_memory_is_shown_beside_the_allocated(window):
     import dataclasses
 
-    from .conftest import synthetic_record
+    from tests.gui.conftest import synthetic_record
 
     status = window.status
     status.show_batch(synthetic_record(3))  # the CPU: no driver memory

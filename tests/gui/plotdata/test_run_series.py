@@ -10,7 +10,7 @@ from geogui.engine.metrics import EvalRecord, ModeChange
 from geogui.gui.plotdata.growable import GrowableArray
 from geogui.gui.plotdata.run_series import RunSeries
 
-from .conftest import synthetic_record
+from tests.gui.conftest import synthetic_record
 
 
 def test_growable_array_doubles_and_keeps_its_rows():

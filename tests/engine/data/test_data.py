@@ -43,7 +43,7 @@ from geogui.engine.data import (
 )
 from geogui.settings import DataSettings
 
-SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lambda_qa_sample.json"
+SAMPLE = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "lambda_qa_sample.json"
 
 RECORDS = [
     {"question": "((λx.x) y)", "reasoning": "Apply the identity - yields y. - y", "answer": "y"},

@@ -17,7 +17,7 @@ from geogui.gui.plots.board import PlotBoard
 from geogui.gui.plots.overlays import Overlay
 from geogui.gui.plotdata.run_series import RunSeries
 
-from .conftest import synthetic_record
+from tests.gui.conftest import synthetic_record
 
 NAMES = ("E0", "E1", "E2", "E3", "G0", "G1", "G2", "G3")
 MILLION = 1_000_000

@@ -15,7 +15,7 @@ from PySide6.QtGui import QDesktopServices
 from geogui import __version__, paths
 from geogui.gui.main_window import MainWindow
 
-from .conftest import tiny_settings
+from tests.gui.conftest import tiny_settings
 
 TIMEOUT_MS = 60_000
 
