@@ -104,6 +104,16 @@ class _DictStyleAccess:
 
     def __getitem__(self, key: str) -> Any:
         _warn_dict_style()
+        return self._item(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        _warn_dict_style()
+        try:
+            return self._item(key)
+        except KeyError:
+            return default
+
+    def _item(self, key: str) -> Any:
         name = _KEY_ALIASES.get(key, key)
         if name not in type(self).model_fields:
             return (self.__pydantic_extra__ or {})[key]
@@ -111,12 +121,6 @@ class _DictStyleAccess:
         if value is None or isinstance(value, (dict, str, int, float)):
             return value  # the object itself: changing meta["settings"] changes the meta
         return self.model_dump(mode="json", by_alias=True, include={name})[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
 
     def __setitem__(self, key: str, value: Any) -> None:
         _warn_dict_style()
