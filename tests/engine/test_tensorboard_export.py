@@ -13,8 +13,9 @@ import pytest
 from geogui.cli.commands import export_main, main
 from geogui.rundir.export import tensorboard as tensorboard_export
 from geogui.engine.metrics import BatchRecord
+from geogui.rundir.reader import read_lines
 from geogui.rundir.recorder import record_run
-from geogui.rundir.runlog import RunLog, read_run_records
+from geogui.rundir.runlog import RunLog
 from geogui.rundir.export.tensorboard import BATCH_SCALARS, EVAL_SCALARS, INSTALL_HINT, tensorboard_available
 from geogui.engine.trainer import Trainer
 
@@ -49,7 +50,7 @@ def expected_scalars(run_dir) -> dict[str, list[tuple[int, float]]]:
     def add(tag, step, value):
         out.setdefault(tag, []).append((step, math.nan if value is None else value))
 
-    for record in read_run_records(run_dir):
+    for record in read_lines(run_dir).lines:
         if record["kind"] == "batch":
             for field, tag in BATCH_SCALARS.items():
                 add(tag, record["step"], record[field])
