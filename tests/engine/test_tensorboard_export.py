@@ -13,6 +13,7 @@ import pytest
 from geogui.cli.commands import export_main, main
 from geogui.rundir.export import tensorboard as tensorboard_export
 from geogui.engine.metrics import BatchRecord
+from geogui.rundir.meta import read_meta
 from geogui.rundir.reader import read_lines
 from geogui.rundir.recorder import record_run
 from geogui.rundir.runlog import RunLog
@@ -41,10 +42,9 @@ def run_dir(tmp_path_factory):
 
 def expected_scalars(run_dir) -> dict[str, list[tuple[int, float]]]:
     """Every scalar the event files must hold, (step, value) in order, straight from metrics.jsonl."""
-    meta = json.loads((run_dir / "meta.json").read_text())
-    model = meta["settings"]["model"]
-    experts = [f"E{i}" for i in range(model["num_experts"])] + [f"G{i}" for i in range(model["num_ghost_experts"])]
-    ghosts = experts[model["num_experts"]:]
+    model = read_meta(run_dir).model_settings()
+    experts = model.expert_names
+    ghosts = experts[model.num_experts:]
     out: dict[str, list[tuple[int, float]]] = {}
 
     def add(tag, step, value):
