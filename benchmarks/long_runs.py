@@ -99,9 +99,9 @@ def templates(source: Path, seed: int = 0) -> list:
     import numpy as np
 
     from geogui.engine.metrics import BatchRecord
-    from geogui.rundir.runlog import read_typed_records
+    from geogui.rundir.reader import read_records
 
-    batches = [r for r in read_typed_records(source) if isinstance(r, BatchRecord)]
+    batches = [r for r in read_records(source) if isinstance(r, BatchRecord)]
     rng = np.random.default_rng(seed)
     out = []
     for i in range(TEMPLATES):
@@ -143,7 +143,8 @@ def _number(value: float, name: str, form: str) -> str:
 def build(source: Path, out: Path, steps: int, form: str) -> None:
     """A synthetic run of `steps` batches in `form` ("long" or "compact")."""
     from geogui.engine.metrics import EvalRecord, ModeChange, batch_line
-    from geogui.rundir.columns import CACHE_DIR, METRICS_FILE, SegmentWriter
+    from geogui.rundir.layout import CACHE_DIR, METRICS_FILE
+    from geogui.rundir.segments import SegmentWriter
 
     if (out / "complete").exists():
         return
@@ -189,10 +190,8 @@ def build(source: Path, out: Path, steps: int, form: str) -> None:
 def child_open(kind: str, run: str, trace: bool) -> dict:
     import tracemalloc
 
-    from geogui.rundir import runlog
-
-    from geogui.rundir import columns as run_columns
     from geogui.gui.plotdata import run_source
+    from geogui.rundir import reader
 
     path = Path(run)
     gc.collect()
@@ -201,13 +200,13 @@ def child_open(kind: str, run: str, trace: bool) -> dict:
         tracemalloc.start()
     start = time.perf_counter()
     if kind == "before":
-        held = runlog.read_typed_records(path), run_source.count_bad_lines(path), run_source.torn_tail(path)
+        held = reader.read_records(path), reader.read_lines(path, rewind=False).skipped_lines, reader.torn_tail(path)
         rows = sum(1 for r in held[0] if type(r).__name__ == "BatchRecord")
     elif kind == "load":
         held = run_source.load_run(path)
         rows = len(held.columns)
     else:
-        held = run_columns.read_run_columns(path, cache=False)
+        held = reader.read_columns(path, cache=False)
         rows = len(held)
     seconds = time.perf_counter() - start
     out = {"open_s": seconds, "rows": rows}
@@ -272,7 +271,7 @@ def run_child(*args: str) -> dict:
 
 # -- the parent ----------------------------------------------------------------------------------------
 def measure(root: Path, source: Path, steps: int, before_max: int, redraw: bool) -> dict[str, float]:
-    from geogui.rundir.columns import CACHE_DIR
+    from geogui.rundir.layout import CACHE_DIR
 
     figures: dict[str, float] = {}
     long_run, compact_run = root / f"long-{steps}", root / f"compact-{steps}"

@@ -102,7 +102,7 @@ def main() -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from geogui.rundir.runlog import read_meta
+    from geogui.rundir.meta import read_meta
     from geogui.gui.main_window import MainWindow
     from geogui.settings import Mode, Settings, load_settings_file
 
@@ -193,7 +193,7 @@ def main() -> int:
     steps = batches_plotted(window.plots.series)
     run_dir = window.current_run
     window.close()  # stops the run, waits for its thread and closes the log
-    status = read_meta(run_dir)["status"] if run_dir else "none"
+    status = read_meta(run_dir).status if run_dir else "none"
     if status != "stopped":
         failures.append(f"the run's log was closed as {status!r}, not 'stopped'")
 

@@ -17,6 +17,14 @@ the line is compact, about 900 bytes at the default model instead of 1,450:
   length of `loads`: one presentation per expert).
 Lines written before this format (long names, nested angles, full float64 digits) still read the
 same, and a line in the compact form is told apart by its `loads` field.
+
+Every record says what it is in `kind` (`RecordKind`, the line's "kind" on disk). A RunEvent's own
+kind of news is `event` (`EventKind`; a kind this version does not know still reads, as a string).
+"Resumed" has three meanings, kept apart here: a `Rewind` line (written "resumed" on disk) says
+that the run was continued from its checkpoint at `step`, which supersedes what was logged past
+it; `EventKind.CHECKPOINT_LOADED` is the trainer saying so as it starts; `EventKind.UNPAUSED` ends
+a pause (written "resumed"). The run's own list of continuations is in meta.json
+(`geogui.rundir.meta.RunMeta.continuations`).
 """
 
 from __future__ import annotations
@@ -24,9 +32,39 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any, Iterator, Union
+from enum import StrEnum
+from typing import Any, ClassVar, Iterator, Literal, Union
 
 import numpy as np
+
+
+class RecordKind(StrEnum):
+    """A metrics.jsonl line's "kind"; the values are what every version has written."""
+
+    BATCH = "batch"
+    EVAL = "eval"
+    MODE_CHANGE = "mode_change"
+    EVENT = "event"
+    FINISHED = "finished"
+    REWIND = "resumed"
+    STARTED = "started"  # never logged: what RunStarted tells the RunLog goes to meta.json
+
+
+class EventKind(StrEnum):
+    """What a RunEvent reports (its "event" on disk)."""
+
+    DEVICE_FALLBACK = "device_fallback"
+    PRECISION_FALLBACK = "precision_fallback"
+    STEP_COMPILED = "step_compiled"
+    STEP_RECOMPILED = "step_recompiled"
+    COMPILE_FAILED = "compile_failed"
+    CHECKPOINT_LOADED = "resumed_from_checkpoint"  # a continued run starts from its checkpoint
+    CONTROL_REJECTED = "control_rejected"
+    PAUSED = "paused"
+    UNPAUSED = "resumed"  # the end of a pause, not a continuation
+    NONFINITE_LOSS = "nonfinite_loss"
+    GOOD_CHECKPOINT = "good_checkpoint"
+    GHOST_WOKE = "ghost_woke"
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -38,6 +76,7 @@ def _finite_or_none(value: float) -> float | None:
 class BatchRecord:
     """Everything measured for one training batch."""
 
+    kind: ClassVar[Literal[RecordKind.BATCH]] = RecordKind.BATCH
     step: int  # 1-based index of this batch in the run
     epoch: float  # training tokens seen / training tokens in the corpus
     mode: str  # Mode value this batch was trained with
@@ -75,7 +114,7 @@ class BatchRecord:
             elif isinstance(value, float):
                 value = _finite_or_none(value)
             out[f.name] = value
-        out["kind"] = "batch"
+        out["kind"] = self.kind
         return out
 
 
@@ -83,12 +122,13 @@ class BatchRecord:
 class EvalRecord:
     """Held-out loss after `step` batches."""
 
+    kind: ClassVar[Literal[RecordKind.EVAL]] = RecordKind.EVAL
     step: int
     loss: float
     perplexity: float
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "eval", "step": self.step, "loss": _finite_or_none(self.loss),
+        return {"kind": self.kind, "step": self.step, "loss": _finite_or_none(self.loss),
                 "perplexity": _finite_or_none(self.perplexity)}
 
 
@@ -96,6 +136,7 @@ class EvalRecord:
 class ModeChange:
     """The mode or penalty weight changed; takes effect from batch `step` on."""
 
+    kind: ClassVar[Literal[RecordKind.MODE_CHANGE]] = RecordKind.MODE_CHANGE
     step: int
     mode: str
     penalty_weight: float
@@ -103,7 +144,7 @@ class ModeChange:
     previous_penalty_weight: float
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "mode_change", "step": self.step, "mode": self.mode,
+        return {"kind": self.kind, "step": self.step, "mode": self.mode,
                 "penalty_weight": self.penalty_weight, "previous_mode": self.previous_mode,
                 "previous_penalty_weight": self.previous_penalty_weight}
 
@@ -112,18 +153,37 @@ class ModeChange:
 class RunEvent:
     """Something the user must be told: a device fallback, a non-finite loss, a pause."""
 
+    kind: ClassVar[Literal[RecordKind.EVENT]] = RecordKind.EVENT
     step: int
-    kind: str  # "device_fallback" | "nonfinite_loss" | "paused" | "resumed" | "ghost_woke"
+    event: EventKind | str  # a kind written by another version stays a string
     message: str
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.event, EventKind) and self.event in EventKind._value2member_map_:
+            object.__setattr__(self, "event", EventKind(self.event))
+
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "event", "step": self.step, "event": self.kind, "message": self.message}
+        return {"kind": self.kind, "step": self.step, "event": str(self.event), "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Rewind:
+    """The run was continued from its checkpoint at `step`: batches and evaluations logged before
+    this line past `step` were trained again, and the continuation's supersede them (so do its
+    mode changes: the checkpoint's mode is the one that went on)."""
+
+    kind: ClassVar[Literal[RecordKind.REWIND]] = RecordKind.REWIND
+    step: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "step": self.step}
 
 
 @dataclass(frozen=True, slots=True)
 class RunStarted:
     """The model is built and training is about to begin."""
 
+    kind: ClassVar[Literal[RecordKind.STARTED]] = RecordKind.STARTED
     device: str  # the device actually used
     requested_device: str
     parameters: int
@@ -134,30 +194,24 @@ class RunStarted:
     presentations: int
     rotation_dimensions: int
     expert_names: tuple[str, ...] = field(default_factory=tuple)
-    start_step: int = 0  # steps already done when this run (or resumed run) began
-
-    def to_json(self) -> dict[str, Any]:
-        return {"kind": "started", "device": self.device, "requested_device": self.requested_device,
-                "parameters": self.parameters, "total_steps": self.total_steps,
-                "train_tokens": self.train_tokens, "val_tokens": self.val_tokens,
-                "data_source": self.data_source, "presentations": self.presentations,
-                "rotation_dimensions": self.rotation_dimensions, "expert_names": list(self.expert_names),
-                "start_step": self.start_step}
+    start_step: int = 0  # steps already done when this run (or its continuation) began
 
 
 @dataclass(frozen=True, slots=True)
 class RunFinished:
     """The run ended; status is "finished" (all steps done) or "stopped" (asked to stop)."""
 
+    kind: ClassVar[Literal[RecordKind.FINISHED]] = RecordKind.FINISHED
     step: int
     status: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "finished", "step": self.step, "status": self.status}
+        return {"kind": self.kind, "step": self.step, "status": self.status}
 
 
 TrainerEvent = Union[RunStarted, BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished]
 LoggedRecord = Union[BatchRecord, EvalRecord, ModeChange, RunEvent]
+LogRecord = Union[LoggedRecord, Rewind, RunFinished]  # what a metrics.jsonl line can be
 
 
 # BatchRecord field -> name in a compact batch line (fields not listed keep their name).
@@ -205,7 +259,7 @@ def batch_line(record: BatchRecord) -> str:
     scalars = np.array([getattr(record, name) for name in _SCALARS], dtype=np.float64)
     values = _shortest(np.concatenate([scalars, *arrays]))
     shorts = dict(zip(_SCALARS, values))
-    out: dict[str, Any] = {"kind": "batch"}
+    out: dict[str, Any] = {"kind": RecordKind.BATCH.value}
     cut = len(_SCALARS)
     for name in _LINE_ORDER:
         key = BATCH_LINE_NAMES.get(name, name)
@@ -243,7 +297,7 @@ def normalize_line(data: dict[str, Any]) -> dict[str, Any]:
     """A metrics.jsonl line as the long-form dict `BatchRecord.to_json` writes: a compact batch line
     gets the long names, nested (P, r) angles, floats (not integers) and the device's values widened
     back to their float32; every other line is returned as it is."""
-    if data.get("kind") != "batch" or COMPACT_MARKER not in data:
+    if data.get("kind") != RecordKind.BATCH or COMPACT_MARKER not in data:
         return data
     out: dict[str, Any] = {}
     for key, value in data.items():
@@ -273,36 +327,52 @@ def _array(value: Any) -> np.ndarray:
                     else [_float(v) for v in (value or [])], dtype=np.float64)
 
 
-def record_from_json(data: dict[str, Any]) -> LoggedRecord | None:
-    """The typed record for one metrics.jsonl line (None for lines of other kinds).
+def _batch_from_json(data: dict[str, Any]) -> BatchRecord:
+    values = {}
+    for f in fields(BatchRecord):
+        raw = data.get(f.name)
+        if f.name in INT_FIELDS:
+            values[f.name] = int(raw or 0)
+        elif f.name == "mode":
+            values[f.name] = str(raw)
+        elif f.name == "rotation_angles":
+            values[f.name] = None if raw is None else _array(raw)
+        elif f.name in ("expert_load", "ghost_activation"):
+            values[f.name] = _array(raw)
+        else:
+            values[f.name] = _float(raw)
+    return BatchRecord(**values)
+
+
+def _event_from_json(data: dict[str, Any]) -> RunEvent:
+    event = data["event"]
+    if not isinstance(event, str):
+        raise TypeError(f"an event's kind is a string, not {event!r}")
+    return RunEvent(int(data["step"]), event, data.get("message", ""))
+
+
+_FROM_JSON = {
+    RecordKind.BATCH: _batch_from_json,
+    RecordKind.EVAL: lambda data: EvalRecord(int(data["step"]), _float(data.get("loss")),
+                                             _float(data.get("perplexity"))),
+    RecordKind.MODE_CHANGE: lambda data: ModeChange(int(data["step"]), data["mode"], float(data["penalty_weight"]),
+                                                    data["previous_mode"], float(data["previous_penalty_weight"])),
+    RecordKind.EVENT: _event_from_json,
+    RecordKind.REWIND: lambda data: Rewind(int(data["step"])),
+    RecordKind.FINISHED: lambda data: RunFinished(int(data["step"]), str(data.get("status"))),
+}
+
+
+def record_from_json(data: dict[str, Any]) -> LogRecord | None:
+    """The typed record for one metrics.jsonl line (None for a line of a kind no record has).
 
     A value written as null (it was not finite) comes back as NaN, never as 0. Compact batch lines
-    and the older long form both read (`normalize_line`)."""
+    and the older long form both read (`normalize_line`). A line that claims a kind but lacks its
+    fields raises KeyError, TypeError or ValueError."""
     data = normalize_line(data)
     kind = data.get("kind")
-    if kind == "batch":
-        values = {}
-        for f in fields(BatchRecord):
-            raw = data.get(f.name)
-            if f.name in ("step", "tokens_seen"):
-                values[f.name] = int(raw or 0)
-            elif f.name == "mode":
-                values[f.name] = str(raw)
-            elif f.name == "rotation_angles":
-                values[f.name] = None if raw is None else _array(raw)
-            elif f.name in ("expert_load", "ghost_activation"):
-                values[f.name] = _array(raw)
-            else:
-                values[f.name] = _float(raw)
-        return BatchRecord(**values)
-    if kind == "eval":
-        return EvalRecord(int(data["step"]), _float(data.get("loss")), _float(data.get("perplexity")))
-    if kind == "mode_change":
-        return ModeChange(int(data["step"]), data["mode"], float(data["penalty_weight"]), data["previous_mode"],
-                          float(data["previous_penalty_weight"]))
-    if kind == "event":
-        return RunEvent(int(data["step"]), data["event"], data.get("message", ""))
-    return None
+    reader = _FROM_JSON.get(kind) if isinstance(kind, str) else None
+    return None if reader is None else reader(data)
 
 
 def split_at_mode_changes(records) -> Iterator[list[BatchRecord | EvalRecord] | ModeChange]:

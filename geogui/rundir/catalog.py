@@ -1,6 +1,10 @@
 """Past and live runs on disk: list them, rename or delete them, and follow one as it grows.
 
 Qt-free: the app's Runs panel and "Open run…" read through this module.
+
+A run's meta.json is written at every event, not at every batch, so for a run being written (or
+one whose writer died) its step count and last loss come from the end of metrics.jsonl instead
+(`reader.last_logged`: the last few kilobytes of the file, not the whole log).
 """
 
 from __future__ import annotations
@@ -11,20 +15,25 @@ from datetime import datetime
 from pathlib import Path
 
 from geogui.engine.metrics import LoggedRecord
-from geogui.rundir.columns import Cancel, Progress, RunColumns, RunColumnsReader
-from geogui.rundir.runlog import META_FILE, METRICS_FILE, RunLogError, effective_status, read_meta, write_json_atomic
+from geogui.rundir.columns import Cancel, Progress, RunColumns
+from geogui.rundir.layout import META_FILE, METRICS_FILE, RunLogError
+from geogui.rundir.meta import RunMeta, RunStatus, read_meta, write_meta
+from geogui.rundir.reader import MetricsReader, last_logged
+
+# Statuses whose meta.json may lag behind the log: its writer is alive, or died before closing it.
+_STALE_META = (RunStatus.RUNNING, RunStatus.CRASHED)
 
 
 @dataclass(frozen=True)
 class RunInfo:
     path: Path
     name: str
-    status: str  # running | finished | stopped | failed | crashed | unreadable
+    status: RunStatus
     modes: tuple[str, ...]  # in the order they were used
     steps: int
     last_loss: float | None
     started_at: str
-    problem: str | None = None  # why the run could not be read, when status is "unreadable"
+    problem: str | None = None  # why the run could not be read, when status is UNREADABLE
 
     @property
     def date(self) -> str:
@@ -34,18 +43,24 @@ class RunInfo:
             return self.started_at
 
 
+def _progress(path: Path, meta: RunMeta, status: RunStatus) -> tuple[int, float | None]:
+    """The run's step count and last loss: meta.json's, or the log's where meta.json may lag."""
+    if status in _STALE_META:
+        last = last_logged(path)
+        if last is not None:
+            return last.step, last.loss
+    return meta.steps_done, meta.last_loss
+
+
 def run_info(path: Path) -> RunInfo:
     path = Path(path)
     try:
         meta = read_meta(path)
     except RunLogError as exc:
-        return RunInfo(path, path.name, "unreadable", (), 0, None, "", str(exc))
-    modes = [meta["settings"]["run"]["mode"]]
-    for change in meta.get("mode_changes", []):
-        if change["mode"] not in modes:
-            modes.append(change["mode"])
-    return RunInfo(path, meta.get("name", path.name), effective_status(meta), tuple(modes),
-                   int(meta.get("steps_done") or 0), meta.get("last_loss"), meta.get("started_at", ""))
+        return RunInfo(path, path.name, RunStatus.UNREADABLE, (), 0, None, "", str(exc))
+    status = meta.effective_status()
+    steps, loss = _progress(path, meta, status)
+    return RunInfo(path, meta.name or path.name, status, meta.modes, steps, loss, meta.started_at)
 
 
 def list_runs(root: Path) -> list[RunInfo]:
@@ -60,11 +75,11 @@ def list_runs(root: Path) -> list[RunInfo]:
 
 def _refuse_if_live(path: Path) -> None:
     try:
-        if effective_status(read_meta(path)) == "running":
-            raise RunLogError(f"{path}: the run is still being written")
-    except RunLogError as exc:
-        if "still being written" in str(exc):
-            raise
+        status = read_meta(path).effective_status()
+    except RunLogError:
+        return  # a run without a readable meta.json has no writer to protect
+    if status is RunStatus.RUNNING:
+        raise RunLogError(f"{path}: the run is still being written")
 
 
 def delete_run(path: Path) -> None:
@@ -87,8 +102,8 @@ def rename_run(path: Path, new_name: str) -> Path:
     path.rename(target)
     try:
         meta = read_meta(target)
-        meta["name"] = new_name
-        write_json_atomic(target / META_FILE, meta)
+        meta.name = new_name
+        write_meta(target, meta)
     except RunLogError:
         pass  # a run without a readable meta.json keeps its records; the directory name is enough
     return target
@@ -98,13 +113,13 @@ class MetricsTail:
     """Reads a run's metrics.jsonl incrementally, for a run that another process is still writing.
 
     Only complete lines are consumed: a line still being written is left for the next poll. A
-    `resumed` marker means earlier records were superseded; `poll` then says so (`reset`) and returns
-    the whole run again as it now stands. `poll_columns` is the same as columns (`run_columns`),
-    which is what a long run should be followed with: `poll` makes an object per batch."""
+    rewind means earlier records were superseded; `poll` then says so (`reset`) and returns the
+    whole run again as it now stands. `poll_columns` is the same as columns, which is what a long
+    run should be followed with: `poll` makes an object per batch."""
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / METRICS_FILE
-        self.reader = RunColumnsReader(run_dir)
+        self.reader = MetricsReader(run_dir)
         self._delivered = False  # whether a poll returned anything (before that, nothing is to be reset)
 
     @property

@@ -4,8 +4,8 @@
 metrics.jsonl is append-only, so a crash loses at most the line being written; meta.json is small
 and replaced atomically (write a temporary file, then rename), so it is never half-written. Batch
 lines are in the compact form (`metrics.batch_line`); as the log grows, its columns are cached
-every few megabytes in `metrics.cache/` (`run_columns.SegmentWriter`), so that a long run opens
-without parsing its JSON again.
+every few megabytes in `metrics.cache/` (`segments.SegmentWriter`), so that a long run opens
+without parsing its JSON again. The run directory is read through `meta.read_meta` and `reader`.
 
 One writer per run directory: a RunLog holds an exclusive lock on the directory's `.lock` file for as
 long as it is open (POSIX `flock`, which the OS releases when the process dies, even by kill -9), so
@@ -30,25 +30,38 @@ try:
 except ImportError:  # Windows: no advisory locks; one writer per run is then up to the user
     fcntl = None
 
-from geogui.atomic_write import atomic_write
-from geogui.engine.metrics import BatchRecord, ModeChange, RunEvent, RunStarted, TrainerEvent, batch_line, normalize_line
+from geogui.engine.metrics import (
+    BatchRecord,
+    LoggedRecord,
+    ModeChange,
+    Rewind,
+    RunEvent,
+    RunStarted,
+    TrainerEvent,
+    batch_line,
+)
+from geogui.rundir.layout import LOCK_FILE, META_FILE, METRICS_FILE, RunLogError
+from geogui.rundir.meta import (
+    Continuation,
+    RunMeta,
+    RunStatus,
+    effective_status,
+    read_meta,
+    write_json_atomic,
+    writer_closed,
+    writer_opened,
+)
+from geogui.rundir.reader import read_lines, read_records, torn_tail
+from geogui.rundir.segments import SegmentWriter
 from geogui.settings import Settings
 
-META_FILE = "meta.json"
-METRICS_FILE = "metrics.jsonl"
-LOCK_FILE = ".lock"
-# The `writer` tokens of the RunLogs open in this process: a run this process wrote and no longer
-# holds open (its log could not be closed, on a full disk) is not running, although the pid lives.
-_open_writers: set[str] = set()
+# Names other modules import from here: the run directory's files, reading meta.json.
+__all__ = ["LOCK_FILE", "META_FILE", "METRICS_FILE", "RunLog", "RunLogError", "effective_status", "new_run_name",
+           "read_meta", "read_metrics", "read_run_records", "read_typed_records", "write_json_atomic"]
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    with atomic_write(path) as handle:  # a full disk keeps the old file, never half a new one
-        json.dump(data, handle, indent=2)
 
 
 def _versions() -> dict[str, str]:
@@ -66,24 +79,26 @@ def new_run_name(settings: Settings) -> str:
     return f"{stamp}-{settings.run.mode.value}-{secrets.token_hex(2)}"
 
 
+def _new_meta(path: Path, settings: Settings) -> RunMeta:
+    return RunMeta(
+        name=path.name, status=RunStatus.RUNNING, started_at=_now(), ended_at=None,
+        settings=json.loads(settings.model_dump_json()), versions=_versions(), argv=list(sys.argv), device=None,
+        requested_device=settings.device.device, data_source=None, parameters=None, steps_done=0,
+        last_loss=None, mode_changes=[], events=[], continuations=[])
+
+
 class RunLog:
-    def __init__(self, path: Path, settings: Settings, meta: dict[str, Any] | None = None):
+    def __init__(self, path: Path, settings: Settings, meta: RunMeta | None = None):
         """A new run directory at `path`, or, with `meta`, an existing one being continued."""
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock = _lock_run(self.path)
-        self.meta: dict[str, Any] = meta or {
-            "name": self.path.name, "status": "running", "started_at": _now(), "ended_at": None,
-            "settings": json.loads(settings.model_dump_json()), "versions": _versions(),
-            "argv": sys.argv, "device": None, "requested_device": settings.device.device,
-            "data_source": None, "parameters": None, "steps_done": 0, "last_loss": None,
-            "mode_changes": [], "events": [], "resumes": [],
-        }
+        self.meta: RunMeta = meta if meta is not None else _new_meta(self.path, settings)
         # Who is writing, so that a reader can tell a live run from one whose process died.
         self._writer = secrets.token_hex(8)
-        self.meta.update(status="running", ended_at=None, pid=os.getpid(), host=socket.gethostname(),
-                         writer=self._writer)
-        _open_writers.add(self._writer)
+        self.meta.status, self.meta.ended_at = RunStatus.RUNNING, None
+        self.meta.pid, self.meta.host, self.meta.writer = os.getpid(), socket.gethostname(), self._writer
+        writer_opened(self._writer)
         try:
             # No newline translation: the cache addresses metrics.jsonl by byte offset.
             self._metrics = open(self.path / METRICS_FILE, "a", encoding="utf-8", newline="\n")
@@ -92,20 +107,12 @@ class RunLog:
         except BaseException:
             self._release()
             raise
-        from geogui.rundir.columns import SegmentWriter
-
         self._cache = SegmentWriter(self.path, os.fstat(self._metrics.fileno()).st_size)
 
     def _end_torn_line(self) -> None:
         # A crash can leave half a line at the end. Ending it keeps it one unreadable line on its own,
-        # rather than glued to the first line this log appends (a resume marker would be lost in it).
-        with open(self.path / METRICS_FILE, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            if handle.tell() == 0:
-                return
-            handle.seek(-1, os.SEEK_END)
-            torn = handle.read(1) != b"\n"
-        if torn:
+        # rather than glued to the first line this log appends (a rewind would be lost in it).
+        if torn_tail(self.path):
             self._metrics.write("\n")
             self._metrics.flush()
 
@@ -122,13 +129,13 @@ class RunLog:
     def reopen(cls, path: Path, settings: Settings, from_step: int) -> "RunLog":
         """Continue the run in `path` after its checkpoint at `from_step`.
 
-        Records already logged past `from_step` stay in the file; a `resumed` marker line tells
-        readers (`read_run_records`) that the continuation supersedes them."""
+        Records already logged past `from_step` stay in the file; a `Rewind` line tells readers
+        (`reader`) that the continuation supersedes them."""
         meta = read_meta(path)
-        meta["settings"] = json.loads(settings.model_dump_json())
-        meta.setdefault("resumes", []).append({"from_step": from_step, "at": _now()})
+        meta.settings = json.loads(settings.model_dump_json())
+        meta.continuations = [*meta.continuations, Continuation(from_step=from_step, at=_now())]
         log = cls(path, settings, meta)
-        log._append(json.dumps({"kind": "resumed", "step": from_step}) + "\n")
+        log._append(json.dumps(Rewind(from_step).to_json()) + "\n")
         return log
 
     @classmethod
@@ -154,22 +161,22 @@ class RunLog:
 
     def write(self, event: TrainerEvent) -> None:
         if isinstance(event, RunStarted):
-            self.meta.update(device=event.device, data_source=event.data_source, parameters=event.parameters,
-                             total_steps=event.total_steps)
+            self.meta.device, self.meta.data_source = event.device, event.data_source
+            self.meta.parameters, self.meta.total_steps = event.parameters, event.total_steps
             self._save_meta()
             return
         self._append((batch_line(event) if isinstance(event, BatchRecord) else json.dumps(event.to_json())) + "\n")
-        if isinstance(event, BatchRecord):
-            self.meta["steps_done"] = event.step
-            self.meta["last_loss"] = event.loss if math.isfinite(event.loss) else None
+        if isinstance(event, BatchRecord):  # meta.json is written at the next event; readers take the log's tail
+            self.meta.steps_done = event.step
+            self.meta.last_loss = event.loss if math.isfinite(event.loss) else None
         elif isinstance(event, ModeChange):
-            self.meta["mode_changes"].append(event.to_json())
+            self.meta.mode_changes = [*self.meta.mode_changes, event]  # assigned, so that it is written
             self._save_meta()
         elif isinstance(event, RunEvent):
-            self.meta["events"].append(event.to_json())
+            self.meta.events = [*self.meta.events, event]
             self._save_meta()
 
-    def close(self, status: str) -> None:
+    def close(self, status: RunStatus | str) -> None:
         """Flush the metrics, record the final status and release the directory; idempotent.
 
         Every part is attempted even when one fails (a full disk): the first OSError is raised after."""
@@ -189,7 +196,7 @@ class RunLog:
                 self._metrics.close()
             except OSError:
                 pass
-        self.meta.update(status=status, ended_at=_now())
+        self.meta.status, self.meta.ended_at = RunStatus(status), _now()
         try:
             self._save_meta()
         except OSError as exc:
@@ -198,8 +205,15 @@ class RunLog:
         if errors:
             raise errors[0]
 
+    def record_failure(self, message: str) -> None:
+        """Close the log as failed (if it is not closed yet) and write `message` into meta.json as
+        the run's error: what a failed rank of a distributed run left to be read."""
+        self.close(RunStatus.FAILED)
+        self.meta.status, self.meta.error = RunStatus.FAILED, message
+        self._save_meta()
+
     def _release(self) -> None:
-        _open_writers.discard(self._writer)
+        writer_closed(self._writer)
         if self._lock is not None:
             self._lock.close()  # closing the descriptor drops the flock
             self._lock = None
@@ -208,11 +222,7 @@ class RunLog:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.close("failed" if exc_type else "finished")
-
-
-class RunLogError(ValueError):
-    """A run directory that cannot be read; the message names the file and the problem."""
+        self.close(RunStatus.FAILED if exc_type else RunStatus.FINISHED)
 
 
 def _lock_run(path: Path):
@@ -231,80 +241,17 @@ def _lock_run(path: Path):
     return handle
 
 
-def read_meta(path: Path) -> dict[str, Any]:
-    file = Path(path) / META_FILE
-    try:
-        meta = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunLogError(f"{file}: missing; is this a geogui run directory?") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunLogError(f"{file}: unreadable ({exc})") from None
-    if not isinstance(meta, dict) or "settings" not in meta:
-        raise RunLogError(f"{file}: not a geogui run description")
-    return meta
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    return True
-
-
-def effective_status(meta: dict[str, Any]) -> str:
-    """The recorded status, except that a "running" run whose process is gone is "crashed"."""
-    status = meta.get("status", "crashed")
-    if status == "running" and meta.get("host") == socket.gethostname():
-        pid = meta.get("pid")
-        if pid == os.getpid() and "writer" in meta:
-            return "running" if meta["writer"] in _open_writers else "crashed"
-        if not isinstance(pid, int) or not _pid_alive(pid):
-            return "crashed"
-    return status
-
-
+# -- the readers' earlier names, for callers not moved to `reader` yet ------------------------------------
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """Every complete line of a run's metrics.jsonl (a torn last line from a crash is skipped), batch
-    lines in the long form whichever form they were written in (`metrics.normalize_line`)."""
-    import msgspec
-
-    records = []
-    with open(Path(path) / METRICS_FILE, encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                data = msgspec.json.decode(line)
-            except msgspec.DecodeError:
-                try:  # the standard library also reads NaN and Infinity
-                    data = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-            records.append(normalize_line(data) if isinstance(data, dict) else data)
-    return records
+    """reader.read_lines(path, rewind=False).lines: every line as the file has it."""
+    return read_lines(path, rewind=False).lines
 
 
 def read_run_records(path: Path) -> list[dict[str, Any]]:
-    """The run's records as they stand after every resume: a `resumed` marker at step k drops the
-    earlier batch and eval records past k, which the continuation trained again."""
-    return apply_resumes(read_metrics(path))
+    """reader.read_lines(path).lines: the lines as the run stands after its rewinds."""
+    return read_lines(path).lines
 
 
-def apply_resumes(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Drop the records that each `resumed` marker supersedes, and the markers themselves."""
-    records: list[dict[str, Any]] = []
-    for record in lines:
-        if record.get("kind") == "resumed":
-            k = record["step"]
-            records = [r for r in records if r.get("kind") not in ("batch", "eval") or r["step"] <= k]
-        else:
-            records.append(record)
-    return records
-
-
-def read_typed_records(path: Path) -> list:
-    """read_run_records as the engine's typed records (BatchRecord, EvalRecord, ModeChange, RunEvent)."""
-    from geogui.engine.metrics import record_from_json
-
-    return [r for r in map(record_from_json, read_run_records(path)) if r is not None]
+def read_typed_records(path: Path) -> list[LoggedRecord]:
+    """reader.read_records(path)."""
+    return read_records(path)

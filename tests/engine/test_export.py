@@ -8,8 +8,9 @@ import pytest
 from geogui.cli.export import main as export_main
 from geogui.rundir.export.tables import SCALAR_COLUMNS, run_summary, write_csv
 from geogui.engine.metrics import BatchRecord
+from geogui.rundir.reader import read_lines
 from geogui.rundir.recorder import record_run
-from geogui.rundir.runlog import RunLog, read_run_records
+from geogui.rundir.runlog import RunLog
 from geogui.engine.trainer import Trainer
 
 from tests.conftest import tiny_settings
@@ -43,7 +44,7 @@ def test_csv_has_one_row_per_batch_and_the_specified_columns(run_dir, tmp_path):
     assert frame["eval_loss"].notna().sum() == 2 and frame.loc[4, "eval_loss"] > 0
     assert frame.filter(like="load_").sum(axis=1).round(6).eq(1.0).all()
     # The numbers are the run's own, not reformatted approximations.
-    batches = [r for r in read_run_records(run_dir) if r["kind"] == "batch"]
+    batches = [r for r in read_lines(run_dir).lines if r["kind"] == "batch"]
     assert frame["loss"].tolist() == [r["loss"] for r in batches]
     with open(out, newline="") as handle:  # plain csv module too, as a spreadsheet would read it
         assert len(list(csv.reader(handle))) == 11
@@ -111,7 +112,7 @@ def test_csv_is_the_records_written_out(tmp_path):
     run = synthetic_run(tmp_path / "run", 600)
     out = tmp_path / "run.csv"
     write_csv(run, out)
-    records = read_run_records(run)
+    records = read_lines(run).lines
     evals = {r["step"]: r["loss"] for r in records if r["kind"] == "eval"}
     expected = []
     for r in (r for r in records if r["kind"] == "batch"):
@@ -135,10 +136,10 @@ def test_exports_hold_no_python_object_per_batch(tmp_path, monkeypatch):
     parsed a chunk at a time."""
     import tracemalloc
 
-    from geogui.rundir import columns as run_columns
+    from geogui.rundir import reader, segments
 
-    monkeypatch.setattr(run_columns, "CHUNK_BYTES", 1 << 20)  # a few chunks at this length, as a long run has
-    monkeypatch.setattr(run_columns, "SEGMENT_BYTES", 1 << 20)
+    monkeypatch.setattr(reader, "CHUNK_BYTES", 1 << 20)  # a few chunks at this length, as a long run has
+    monkeypatch.setattr(segments, "SEGMENT_BYTES", 1 << 20)
 
     runs = {batches: synthetic_run(tmp_path / f"run-{batches}", batches) for batches in (6_000, 18_000)}
 

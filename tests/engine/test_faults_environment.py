@@ -13,13 +13,14 @@ import pytest
 import torch
 
 from geogui.cli.train import main
-from geogui.rundir import recorder as recorder_module
 from geogui.rundir import runlog as runlog_module
 from geogui.engine.checkpoint import latest_checkpoint, read_checkpoint_step
-from geogui.engine.metrics import BatchRecord, RunEvent
+from geogui.engine.metrics import BatchRecord, EventKind, RunEvent
 from geogui.engine.model import MoETransformer
+from geogui.rundir.meta import RunStatus, read_meta
+from geogui.rundir.reader import read_lines
 from geogui.rundir.recorder import record_run
-from geogui.rundir.runlog import RunLog, RunLogError, read_meta, read_metrics
+from geogui.rundir.runlog import RunLog, RunLogError
 from geogui.engine.trainer import Trainer
 
 from ..fault_injection import FullDisk
@@ -40,7 +41,7 @@ def settings_file(tmp_path):
 
 
 def batch_steps(run_dir) -> list[int]:
-    return [r["step"] for r in read_metrics(run_dir) if r["kind"] == "batch"]
+    return [r["step"] for r in read_lines(run_dir, rewind=False).lines if r["kind"] == "batch"]
 
 
 def leftovers(run_dir) -> list[str]:
@@ -65,7 +66,7 @@ def test_out_of_memory_mid_step_stops_with_a_clear_line_and_keeps_the_log(tmp_pa
     assert "geogui-train: error: Out of memory at step 6 (CUDA out of memory. Tried to allocate 2.00 GiB)" in error
     assert "Traceback" not in error
     assert batch_steps(out) == [1, 2, 3, 4, 5]  # flushed, every finished step
-    assert read_meta(out)["status"] == "failed"
+    assert read_meta(out).status is RunStatus.FAILED
     assert read_checkpoint_step(latest_checkpoint(out)) == 5  # the state before the failed step
     assert leftovers(out) == []
 
@@ -80,14 +81,14 @@ def test_a_full_disk_stops_the_run_cleanly_and_nothing_written_is_lost(tmp_path,
     assert disk.full
     assert batch_steps(out) == [1, 2, 3, 4, 5]
     meta = read_meta(out)  # the last meta.json that could be written, whole
-    assert meta["status"] == "running" and meta["ended_at"] is None
+    assert meta.status is RunStatus.RUNNING and meta.ended_at is None
     assert read_checkpoint_step(latest_checkpoint(out)) == 4  # the last one written before the disk filled
     assert leftovers(out) == []
     # Space freed: the run resumes from that checkpoint, and the lock died with the failed writer.
     disk.full = False
     monkeypatch.undo()
     assert main(["--resume", str(out), "--steps", "2", "--quiet"]) == 0
-    assert read_meta(out)["status"] == "finished"
+    assert read_meta(out).status is RunStatus.FINISHED
 
 
 def test_a_read_only_run_directory_mid_run_is_one_line(tmp_path, settings_file, monkeypatch, capsys):
@@ -131,15 +132,15 @@ def test_a_diverged_run_keeps_its_last_good_checkpoint(tmp_path):
         if isinstance(event, BatchRecord) and event.step == 5:
             with torch.no_grad():  # a divergence: what too high a learning rate does to the weights
                 trainer.state.model.lm_head.weight.fill_(float("inf"))
-        if isinstance(event, RunEvent) and event.kind == "paused":
+        if isinstance(event, RunEvent) and event.event is EventKind.PAUSED:
             trainer.stop()  # the run paused itself; the user closes the app
-    assert any(isinstance(e, RunEvent) and e.kind == "nonfinite_loss" and e.step == 6 for e in events)
+    assert any(isinstance(e, RunEvent) and e.event is EventKind.NONFINITE_LOSS and e.step == 6 for e in events)
     checkpoint = latest_checkpoint(tmp_path / "run")
     assert read_checkpoint_step(checkpoint) == 4  # not the diverged state at step 5
     weights = torch.load(checkpoint, weights_only=True)["model"]
     assert all(torch.isfinite(tensor).all() for tensor in weights.values()
                if isinstance(tensor, torch.Tensor) and tensor.is_floating_point())
-    assert read_meta(tmp_path / "run")["status"] == "stopped"
+    assert read_meta(tmp_path / "run").status is RunStatus.STOPPED
 
 
 def test_one_writer_per_run_directory(tmp_path, monkeypatch):
@@ -170,4 +171,4 @@ def test_a_second_process_cannot_write_a_run_that_is_being_written(tmp_path, set
         holder.close("stopped")
     assert result.returncode == 2
     assert result.stderr.strip() == f"geogui-train: error: {out}: the run is being written by another process"
-    assert read_metrics(out) == [] and read_meta(out)["status"] == "stopped"
+    assert read_lines(out).lines == [] and read_meta(out).status is RunStatus.STOPPED

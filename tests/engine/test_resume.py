@@ -1,5 +1,4 @@
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,10 +10,12 @@ import torch
 from geogui.cli.train import main
 from geogui.engine.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, read_checkpoint_step
 from geogui.engine.metrics import BatchRecord
+from geogui.rundir.meta import RunStatus, read_meta, write_meta
+from geogui.rundir.reader import read_lines
 from geogui.rundir.recorder import record_run
-from geogui.rundir.runlog import RunLog, effective_status, read_meta, read_metrics, read_run_records
+from geogui.rundir.runlog import RunLog
 from geogui.engine.trainer import Trainer, build_state
-from geogui.settings import ModelSettings, Settings
+from geogui.settings import ModelSettings
 
 from tests.conftest import tiny_settings
 
@@ -28,7 +29,7 @@ def test_resume_after_step_k_matches_the_uninterrupted_run(tmp_path):
     for event in record_run(first, log):
         if isinstance(event, BatchRecord) and event.step == 8:
             first.stop()
-    assert read_meta(tmp_path / "run")["status"] == "stopped"
+    assert read_meta(tmp_path / "run").status is RunStatus.STOPPED
     checkpoint = latest_checkpoint(tmp_path / "run")
     assert read_checkpoint_step(checkpoint) == 8
 
@@ -38,9 +39,9 @@ def test_resume_after_step_k_matches_the_uninterrupted_run(tmp_path):
     assert min(continued) == 9
     for step in range(9, 19):
         assert continued[step] == pytest.approx(uninterrupted[step], rel=1e-5, abs=1e-6), step
-    records = [r for r in read_run_records(tmp_path / "run") if r["kind"] == "batch"]
+    records = [r for r in read_lines(tmp_path / "run").lines if r["kind"] == "batch"]
     assert [r["step"] for r in records] == list(range(1, 21))
-    assert read_meta(tmp_path / "run")["status"] == "finished"
+    assert read_meta(tmp_path / "run").status is RunStatus.FINISHED
 
 
 def test_resume_across_a_mode_switch_keeps_the_mode(tmp_path):
@@ -114,20 +115,20 @@ def test_kill_minus_9_leaves_parseable_metrics_a_crashed_status_and_a_resumable_
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
-    records = read_metrics(out)
+    records = read_lines(out, rewind=False).lines
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert len(records) >= len(lines) - 1  # at most the torn last line is lost
     steps = [r["step"] for r in records if r["kind"] == "batch"]
     assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 10
     meta = read_meta(out)
-    assert meta["status"] == "running" and effective_status(meta) == "crashed"
+    assert meta.status is RunStatus.RUNNING and meta.effective_status() is RunStatus.CRASHED
 
     checkpoint_step = read_checkpoint_step(latest_checkpoint(out))
     assert main(["--resume", str(out), "--steps", "3", "--quiet"]) == 0
-    records = [r for r in read_run_records(out) if r["kind"] == "batch"]
+    records = [r for r in read_lines(out).lines if r["kind"] == "batch"]
     assert [r["step"] for r in records] == list(range(1, checkpoint_step + 4))
-    assert read_meta(out)["status"] == "finished"
-    assert effective_status(read_meta(out)) == "finished"
+    assert read_meta(out).status is RunStatus.FINISHED
+    assert read_meta(out).effective_status() is RunStatus.FINISHED
 
 
 def test_resume_refuses_a_live_run_and_conflicting_flags(tmp_path, capsys):
@@ -137,7 +138,7 @@ def test_resume_refuses_a_live_run_and_conflicting_flags(tmp_path, capsys):
     assert "already at step 5 of 5" in capsys.readouterr().err
     assert main(["--resume", str(out), "--steps", "2", "--mode", "standard"]) == 2
     assert "--mode cannot be combined with --resume" in capsys.readouterr().err
-    writing = RunLog.reopen(out, Settings.model_validate(read_meta(out)["settings"]), 5)  # this process writes it
+    writing = RunLog.reopen(out, read_meta(out).settings_model(), 5)  # this process writes it
     assert main(["--resume", str(out), "--steps", "2"]) == 2
     assert "still being written" in capsys.readouterr().err
     writing.close("stopped")
@@ -149,10 +150,10 @@ def test_incompatible_checkpoint_is_refused_before_the_run_is_touched(tmp_path, 
     out = tmp_path / "run"
     assert main(["--settings", str(_write_settings(tmp_path, 5)), "--out", str(out), "--quiet"]) == 0
     meta = read_meta(out)
-    meta["settings"]["model"]["d_model"] = 32  # as if the run's description no longer matched its weights
-    (out / "meta.json").write_text(json.dumps(meta))
+    meta.settings["model"]["d_model"] = 32  # as if the run's description no longer matched its weights
+    write_meta(out, meta)
     metrics_before = (out / "metrics.jsonl").read_bytes()
     assert main(["--resume", str(out), "--steps", "2", "--quiet"]) == 2
     assert "d_model 16 -> 32" in capsys.readouterr().err
     assert (out / "metrics.jsonl").read_bytes() == metrics_before
-    assert read_meta(out)["status"] == "finished"
+    assert read_meta(out).status is RunStatus.FINISHED

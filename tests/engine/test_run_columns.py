@@ -1,5 +1,5 @@
-"""The columnar reader: the same values as the record path for runs in every line form, chunked,
-followed, damaged, cached, and the compact batch line's round trip."""
+"""The columnar reader: the same values as the line-by-line record path (`reader.read_records`) for
+runs in every line form, chunked, followed, damaged, cached, and the compact batch line's round trip."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import shutil
 import numpy as np
 import pytest
 
-from geogui.rundir import columns as run_columns
+from geogui.rundir import reader as run_reader
+from geogui.rundir import segments as run_segments
 from geogui.engine.metrics import (
     DEVICE_FLOAT32,
     BatchRecord,
@@ -23,16 +24,10 @@ from geogui.engine.metrics import (
     record_from_json,
 )
 from geogui.rundir.recorder import record_run
-from geogui.rundir.columns import (
-    CACHE_DIR,
-    MATRIX_FIELDS,
-    SCALAR_FIELDS,
-    ReadCancelled,
-    RunColumnsReader,
-    parse_columns,
-    read_run_columns,
-)
-from geogui.rundir.runlog import RunLog, read_run_records, read_typed_records
+from geogui.rundir.columns import MATRIX_FIELDS, SCALAR_FIELDS, ReadCancelled
+from geogui.rundir.layout import CACHE_DIR
+from geogui.rundir.reader import MetricsReader, parse_columns, read_columns, read_lines, read_records
+from geogui.rundir.runlog import RunLog
 from geogui.engine.trainer import Trainer
 
 from tests.conftest import tiny_settings
@@ -113,8 +108,8 @@ def real_run(tmp_path_factory):
 
 def test_a_run_in_todays_long_lines_reads_the_same_as_the_record_path(real_run):
     root, logged = real_run
-    records = read_typed_records(root / "long")
-    columns = read_run_columns(root / "long")
+    records = read_records(root / "long")
+    columns = read_columns(root / "long")
     assert_same_as_records(columns, records)
     assert columns.skipped_lines == 0
     assert np.isnan(columns.rotation_angles[:4]).all() and not np.isnan(columns.rotation_angles[4:]).any()
@@ -125,8 +120,8 @@ def test_a_run_in_todays_long_lines_reads_the_same_as_the_record_path(real_run):
 
 def test_a_run_the_log_writes_reads_the_same_as_the_record_path(real_run):
     root, logged = real_run
-    columns = read_run_columns(root / "run")
-    assert_same_as_records(columns, read_typed_records(root / "run"))
+    columns = read_columns(root / "run")
+    assert_same_as_records(columns, read_records(root / "run"))
     assert_same_as_records(columns, logged, exact=False)
     batches = [r for r in logged if isinstance(r, BatchRecord)]
     for name in DEVICE_FLOAT32[:-1]:  # the device's float32 values come back exactly
@@ -135,8 +130,8 @@ def test_a_run_the_log_writes_reads_the_same_as_the_record_path(real_run):
 
 def test_records_come_back_in_the_logged_order(real_run):
     root, _ = real_run
-    records = read_typed_records(root / "long")
-    back = read_run_columns(root / "long").records()
+    records = read_records(root / "long")
+    back = read_columns(root / "long").records()
     assert [(type(r).__name__, r.step) for r in back] == [(type(r).__name__, r.step) for r in records]
     for mine, theirs in zip(back, records):
         if isinstance(mine, BatchRecord):
@@ -154,8 +149,8 @@ def test_lines_from_before_driver_memory_and_with_nulls_read_as_before(tmp_path)
     nulls = dict(record.to_json(), step=2, loss=None, rotation_angles=[[None] * 4] + old["rotation_angles"][1:])
     lines = [old, nulls, {"kind": "eval", "step": 2, "loss": None, "perplexity": None}]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    columns = read_run_columns(tmp_path)
-    assert_same_as_records(columns, read_typed_records(tmp_path))
+    columns = read_columns(tmp_path)
+    assert_same_as_records(columns, read_records(tmp_path))
     assert math.isnan(columns.driver_memory_bytes[0]) and math.isnan(columns.loss[1])
     assert np.isnan(columns.rotation_angles[1, :4]).all() and not np.isnan(columns.rotation_angles[1, 4:]).any()
     assert np.isnan(columns.eval_loss).all()
@@ -182,20 +177,20 @@ def lines_of(n: int, rng: np.random.Generator) -> tuple[list[BatchRecord], bytes
 
 
 def test_fifty_thousand_lines_in_small_chunks_cached_and_not(tmp_path, monkeypatch):
-    monkeypatch.setattr(run_columns, "CHUNK_BYTES", 1 << 20)  # 40-odd chunks of the same code path
-    monkeypatch.setattr(run_columns, "MIN_CACHED_CHUNK", 1 << 19)
+    monkeypatch.setattr(run_reader, "CHUNK_BYTES", 1 << 20)  # 40-odd chunks of the same code path
+    monkeypatch.setattr(run_reader, "MIN_CACHED_CHUNK", 1 << 19)
     _, data = lines_of(50_000, np.random.default_rng(1))
     (tmp_path / "metrics.jsonl").write_bytes(data)
-    expected = read_typed_records(tmp_path)
+    expected = read_records(tmp_path)
     seen = []
-    reader = RunColumnsReader(tmp_path)
+    reader = MetricsReader(tmp_path)
     columns, reset = reader.read(progress=lambda done, total: seen.append((done, total)))
     assert reset and len(columns) == 50_000 and reader.cached_bytes == 0
     assert_same_as_records(columns, expected)
     assert seen[-1] == (len(data), len(data)) and [d for d, _ in seen] == sorted(d for d, _ in seen) and len(seen) > 20
     assert any((tmp_path / CACHE_DIR).iterdir())
 
-    again = RunColumnsReader(tmp_path)
+    again = MetricsReader(tmp_path)
     cached, _ = again.read()
     assert again.cached_bytes > len(data) * 0.9
     assert_same_as_records(cached, expected)
@@ -203,11 +198,11 @@ def test_fifty_thousand_lines_in_small_chunks_cached_and_not(tmp_path, monkeypat
 
 
 def test_a_read_can_be_cancelled(tmp_path, monkeypatch):
-    monkeypatch.setattr(run_columns, "CHUNK_BYTES", 1 << 16)
+    monkeypatch.setattr(run_reader, "CHUNK_BYTES", 1 << 16)
     _, data = lines_of(2_000, np.random.default_rng(2))
     (tmp_path / "metrics.jsonl").write_bytes(data)
     calls = []
-    reader = RunColumnsReader(tmp_path, cache=False)
+    reader = MetricsReader(tmp_path, cache=False)
     with pytest.raises(ReadCancelled):
         reader.read(progress=lambda done, total: calls.append(done), cancel=lambda: len(calls) >= 3)
     assert len(calls) == 3 and reader.offset == 0
@@ -223,7 +218,7 @@ def test_bad_lines_are_skipped_and_counted_and_a_torn_tail_waits(tmp_path):
              long_line(good[2]).encode()]
     torn = batch_line(good[3]).encode()
     (tmp_path / "metrics.jsonl").write_bytes(b"\n".join(lines) + b"\n" + torn[:40])
-    reader = RunColumnsReader(tmp_path)
+    reader = MetricsReader(tmp_path)
     columns, _ = reader.read()
     assert columns.step.tolist() == [1, 2, 3] and columns.skipped_lines == len(bad) == reader.skipped_lines
     assert reader.incomplete_tail
@@ -239,7 +234,7 @@ def test_following_a_growing_run_and_a_resume_marker(real_run, tmp_path):
     root, _ = real_run
     lines = (root / "run" / "metrics.jsonl").read_bytes().splitlines(keepends=True)
     target = tmp_path / "metrics.jsonl"
-    reader = RunColumnsReader(tmp_path)
+    reader = MetricsReader(tmp_path)
     assert len(reader.read()[0]) == 0  # no file yet
     target.write_bytes(b"".join(lines[:3]) + lines[3][:10])
     first, reset = reader.read()
@@ -259,30 +254,30 @@ def test_following_a_growing_run_and_a_resume_marker(real_run, tmp_path):
     assert [c.step for c in whole.mode_changes] == [5]  # mode changes and events are kept, as today
 
 
-def test_resume_markers_inside_the_file_are_applied_like_apply_resumes(tmp_path):
+def test_rewinds_inside_the_file_are_applied_like_the_record_path(tmp_path):
     rng = np.random.default_rng(5)
     records = [default_shape_record(s, rng) for s in (1, 2, 3, 4)]
     text = [long_line(r) for r in records] + [json.dumps({"kind": "resumed", "step": 2})]
     text += [batch_line(default_shape_record(s, rng)) for s in (3, 4, 5)]
     text += [json.dumps({"kind": "resumed", "step": 4}), batch_line(default_shape_record(5, rng))]
     (tmp_path / "metrics.jsonl").write_text("\n".join(text) + "\n")
-    columns = read_run_columns(tmp_path)
+    columns = read_columns(tmp_path)
     assert columns.step.tolist() == [1, 2, 3, 4, 5]
-    assert_same_as_records(columns, read_typed_records(tmp_path))
+    assert_same_as_records(columns, read_records(tmp_path))
 
 
 def test_a_stale_cache_is_not_used(tmp_path, monkeypatch):
-    monkeypatch.setattr(run_columns, "MIN_CACHED_CHUNK", 1)
+    monkeypatch.setattr(run_reader, "MIN_CACHED_CHUNK", 1)
     rng = np.random.default_rng(6)
     write_run(tmp_path, [default_shape_record(s, rng) for s in range(1, 200)], compact=True)
-    read_run_columns(tmp_path)
+    read_columns(tmp_path)
     assert any((tmp_path / CACHE_DIR).iterdir())
     replacement = [default_shape_record(s, rng) for s in range(1, 300)]
     write_run(tmp_path, replacement, compact=True)  # another run's records in the same place
-    reader = RunColumnsReader(tmp_path)
+    reader = MetricsReader(tmp_path)
     columns, _ = reader.read()
     assert reader.cached_bytes == 0
-    assert_same_as_records(columns, read_typed_records(tmp_path))
+    assert_same_as_records(columns, read_records(tmp_path))
 
 
 def test_the_compact_line_round_trips_to_float32_precision_and_is_under_1000_bytes():
@@ -336,16 +331,16 @@ def test_parse_columns_of_text_in_memory():
 
 
 def test_the_log_caches_its_columns_as_it_writes(tmp_path, monkeypatch):
-    monkeypatch.setattr(run_columns, "SEGMENT_BYTES", 3000)  # a segment every few batches
+    monkeypatch.setattr(run_segments, "SEGMENT_BYTES", 3000)  # a segment every few batches
     settings = tiny_settings(steps=12, mode="geometric_fast", eval_interval=5)
     for _ in record_run(Trainer(settings), RunLog(tmp_path / "run", settings)):
         pass
     size = (tmp_path / "run" / "metrics.jsonl").stat().st_size
     assert len(list((tmp_path / "run" / CACHE_DIR).glob("*.npz"))) >= 3
-    reader = RunColumnsReader(tmp_path / "run")
+    reader = MetricsReader(tmp_path / "run")
     cached, _ = reader.read()
     assert reader.cached_bytes == size  # closing the log cached the rest
-    assert_same_as_records(cached, read_typed_records(tmp_path / "run"))
+    assert_same_as_records(cached, read_records(tmp_path / "run"))
     assert cached.eval_step.tolist() == [5, 10, 12] or cached.eval_step.tolist() == [5, 10]
 
 
@@ -353,10 +348,10 @@ def test_a_standard_run_has_nan_angles_of_the_full_width(tmp_path):
     settings = tiny_settings(steps=3, mode="standard")
     for _ in record_run(Trainer(settings), RunLog(tmp_path / "run", settings)):
         pass
-    columns = read_run_columns(tmp_path / "run")
+    columns = read_columns(tmp_path / "run")
     assert columns.rotation_angles.shape == (3, 32) and np.isnan(columns.rotation_angles).all()
     assert columns.expert_load.shape == (3, 8) and columns.ghost_activation.shape == (3, 4)
-    assert read_run_columns(tmp_path / "nowhere").rotation_angles.shape == (0, 0)
+    assert read_columns(tmp_path / "nowhere").rotation_angles.shape == (0, 0)
 
 
 def test_a_resumed_log_ends_a_torn_line_so_its_marker_counts(tmp_path):
@@ -366,13 +361,13 @@ def test_a_resumed_log_ends_a_torn_line_so_its_marker_counts(tmp_path):
     with open(tmp_path / "run" / "metrics.jsonl", "a") as handle:
         handle.write('{"kind":"batch","step":5,"lo')  # the crash
     RunLog.reopen(tmp_path / "run", settings, 2).close("stopped")
-    columns = read_run_columns(tmp_path / "run", cache=False)
+    columns = read_columns(tmp_path / "run", cache=False)
     assert columns.step.tolist() == [1, 2] and columns.skipped_lines == 1
-    assert [r["step"] for r in read_run_records(tmp_path / "run") if r["kind"] == "batch"] == [1, 2]
+    assert [r["step"] for r in read_lines(tmp_path / "run").lines if r["kind"] == "batch"] == [1, 2]
 
 
 def test_a_crashed_and_resumed_log_still_reads_from_its_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(run_columns, "SEGMENT_BYTES", 4000)
+    monkeypatch.setattr(run_segments, "SEGMENT_BYTES", 4000)
     rng = np.random.default_rng(10)
     settings = tiny_settings(steps=40)
     log = RunLog(tmp_path / "run", settings)
@@ -388,11 +383,11 @@ def test_a_crashed_and_resumed_log_still_reads_from_its_cache(tmp_path, monkeypa
     for step in range(21, 41):
         log.write(default_shape_record(step, rng))
     log.close("finished")
-    reader = RunColumnsReader(tmp_path / "run")
+    reader = MetricsReader(tmp_path / "run")
     columns, _ = reader.read()
     size = (tmp_path / "run" / "metrics.jsonl").stat().st_size
     assert columns.step.tolist() == list(range(1, 41)) and columns.skipped_lines == 1
     assert reader.cached_bytes >= size - resumed_at  # the resumed log's segments, after the gap
-    assert_same_as_records(columns, read_typed_records(tmp_path / "run"))
-    again = RunColumnsReader(tmp_path / "run")
-    assert_same_as_records(again.read()[0], read_typed_records(tmp_path / "run"))
+    assert_same_as_records(columns, read_records(tmp_path / "run"))
+    again = MetricsReader(tmp_path / "run")
+    assert_same_as_records(again.read()[0], read_records(tmp_path / "run"))

@@ -14,8 +14,10 @@ from geogui.cli.export import main as export_main
 from geogui.cli.train import main
 from geogui.rundir.export import tensorboard as tensorboard_export
 from geogui.engine.metrics import BatchRecord
+from geogui.rundir.meta import read_meta
+from geogui.rundir.reader import read_lines
 from geogui.rundir.recorder import record_run
-from geogui.rundir.runlog import RunLog, read_run_records
+from geogui.rundir.runlog import RunLog
 from geogui.rundir.export.tensorboard import BATCH_SCALARS, EVAL_SCALARS, INSTALL_HINT, tensorboard_available
 from geogui.engine.trainer import Trainer
 
@@ -41,16 +43,15 @@ def run_dir(tmp_path_factory):
 
 def expected_scalars(run_dir) -> dict[str, list[tuple[int, float]]]:
     """Every scalar the event files must hold, (step, value) in order, straight from metrics.jsonl."""
-    meta = json.loads((run_dir / "meta.json").read_text())
-    model = meta["settings"]["model"]
-    experts = [f"E{i}" for i in range(model["num_experts"])] + [f"G{i}" for i in range(model["num_ghost_experts"])]
-    ghosts = experts[model["num_experts"]:]
+    model = read_meta(run_dir).model_settings()
+    experts = model.expert_names
+    ghosts = experts[model.num_experts:]
     out: dict[str, list[tuple[int, float]]] = {}
 
     def add(tag, step, value):
         out.setdefault(tag, []).append((step, math.nan if value is None else value))
 
-    for record in read_run_records(run_dir):
+    for record in read_lines(run_dir).lines:
         if record["kind"] == "batch":
             for field, tag in BATCH_SCALARS.items():
                 add(tag, record["step"], record[field])

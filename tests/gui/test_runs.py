@@ -20,13 +20,15 @@ from PySide6.QtWidgets import QInputDialog, QMessageBox
 from geogui import paths
 from geogui.engine.checkpoint import latest_checkpoint
 from geogui.engine.metrics import BatchRecord
+from geogui.rundir.meta import RunStatus, read_meta, write_meta
+from geogui.rundir.reader import read_lines
 from geogui.rundir.recorder import record_run
-from geogui.rundir.runlog import RunLog, read_meta, read_metrics, read_run_records
+from geogui.rundir.runlog import RunLog
 from geogui.engine.trainer import Trainer
 from geogui.gui.main_window import MainWindow
 from geogui.gui.plotdata.run_source import TORN_TAIL_NOTE
 
-from .conftest import tiny_settings
+from .conftest import synthetic_record, tiny_settings
 
 TIMEOUT_MS = 60_000
 
@@ -43,7 +45,7 @@ def record(name: str, steps: int = 24, stop_at: int | None = None, **run):
 
 
 def batches(path) -> list[dict]:
-    return [r for r in read_run_records(path) if r["kind"] == "batch"]
+    return [r for r in read_lines(path).lines if r["kind"] == "batch"]
 
 
 def steps_plotted(window: MainWindow) -> list[int]:
@@ -70,6 +72,24 @@ def test_the_panel_lists_runs_with_their_status_and_says_why_one_is_unreadable(w
     assert panel.resume_button.isEnabled() and panel.delete_button.isEnabled()
     panel.select(finished)
     assert not panel.resume_button.isEnabled()
+
+
+def test_the_panel_shows_the_step_a_run_being_written_has_reached(window):
+    """meta.json is written at each event, not at each batch: a live run's row follows its log."""
+    log = RunLog(paths.runs_dir() / "live", tiny_settings(steps=100))
+    try:
+        for step in range(1, 6):
+            log.write(synthetic_record(step))
+        window.runs_panel.refresh()
+        row = window.runs_panel.row(log.path)
+        assert (row["Status"], row["Steps"]) == ("running", "5")
+        assert float(row["Final loss"]) == pytest.approx(synthetic_record(5).loss, abs=1e-4)
+        log.write(synthetic_record(6))
+        window.runs_panel.refresh()
+        assert window.runs_panel.row(log.path)["Steps"] == "6"
+        assert read_meta(log.path).steps_done == 0  # what meta.json says all along
+    finally:
+        log.close("stopped")
 
 
 def test_opening_a_finished_run_redraws_its_plots_from_disk(window):
@@ -229,12 +249,12 @@ def test_a_kill_9_run_shows_crashed_opens_and_resumes_with_its_step_numbers(qtbo
     qtbot.waitUntil(lambda: len(window.plots.series) >= len(logged) + 5, timeout=TIMEOUT_MS)
     with qtbot.waitSignal(window.session.ended, timeout=TIMEOUT_MS):
         window.stop_run()
-    checkpoint_step = read_meta(out)["resumes"][-1]["from_step"]
+    checkpoint_step = read_meta(out).continuations[-1].from_step
     resumed = batches(out)
     assert [r["step"] for r in resumed] == list(range(1, len(resumed) + 1))
     assert len(resumed) > checkpoint_step
     assert steps_plotted(window) == list(range(1, len(resumed) + 1))
-    assert read_meta(out)["status"] == "stopped"
+    assert read_meta(out).status is RunStatus.STOPPED
     assert [p.name for p in paths.runs_dir().iterdir()] == ["killed"]  # the same directory, no new one
 
 
@@ -248,7 +268,7 @@ def test_resume_from_the_panel_continues_the_step_numbers_in_the_same_directory(
     assert [r["step"] for r in batches(path)] == list(range(1, 21))
     assert steps_plotted(window) == list(range(1, 21))  # the earlier 8 first, then the 12 trained now
     assert window.plots.series.loss.view().tolist() == pytest.approx([r["loss"] for r in batches(path)])
-    assert read_meta(path)["status"] == "finished"
+    assert read_meta(path).status is RunStatus.FINISHED
     assert (window.runs_panel.row(path)["Steps"], window.runs_panel.row(path)["Status"]) == ("20", "finished")
     assert not window.resume_run(path)  # nothing left to continue
     assert "finished all its 20 steps" in window.warning_box.text()
@@ -262,7 +282,7 @@ def test_export_csv_jsonl_summary_and_plot_images(window, tmp_path):
     assert len(pandas.read_csv(tmp_path / "out" / "run.csv")) == len(batches(path)) == 18
     assert "18 batches" in window.status.currentMessage()
     assert window.export_run_to(tmp_path / "out" / "run.jsonl")
-    assert len((tmp_path / "out" / "run.jsonl").read_text().splitlines()) == len(read_run_records(path))
+    assert len((tmp_path / "out" / "run.jsonl").read_text().splitlines()) == len(read_lines(path).lines)
     assert window.export_run_to(tmp_path / "out" / "summary.md")
     assert "# Run exported" in (tmp_path / "out" / "summary.md").read_text()
 
@@ -324,13 +344,13 @@ def test_an_incompatible_checkpoint_is_reported(qtbot, window):
     assert window.resume_run(garbage)
     qtbot.waitUntil(lambda: window.session is None, timeout=TIMEOUT_MS)
     assert "not a readable checkpoint" in window.error_box.text()
-    assert read_meta(garbage)["status"] == "stopped"  # refused before the run directory was touched
+    assert read_meta(garbage).status is RunStatus.STOPPED  # refused before the run directory was touched
     window.error_box.close()
 
     other = record("other", steps=20, stop_at=4)
     meta = read_meta(other)
-    meta["settings"]["model"]["d_model"] = 64
-    (other / "meta.json").write_text(json.dumps(meta))
+    meta.settings["model"]["d_model"] = 64
+    write_meta(other, meta)
     assert window.resume_run(other)
     qtbot.waitUntil(lambda: window.session is None, timeout=TIMEOUT_MS)
     assert "the checkpoint's model differs from these settings: d_model 32 -> 64" in window.error_box.text()
@@ -349,7 +369,7 @@ def test_rename_and_delete_from_the_panel(window, monkeypatch):
     monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: ("new-name", True))
     panel.rename_button.click()
     renamed = paths.runs_dir() / "new-name"
-    assert renamed.is_dir() and not path.exists() and read_meta(renamed)["name"] == "new-name"
+    assert renamed.is_dir() and not path.exists() and read_meta(renamed).name == "new-name"
     assert window.current_run == renamed and window.windowTitle() == "new-name — geogui"
     assert panel.selected_path() == renamed
     panel.select(keep)
@@ -367,4 +387,4 @@ def test_rename_and_delete_from_the_panel(window, monkeypatch):
     panel.delete_button.click()
     assert not renamed.exists() and [run.name for run in panel.runs()] == ["keep"]
     assert window.current_run is None and window.windowTitle() == "geogui"
-    assert read_metrics(keep)  # the other run is untouched
+    assert read_lines(keep, rewind=False).lines  # the other run is untouched

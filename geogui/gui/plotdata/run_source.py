@@ -5,23 +5,24 @@ A run is opened even when parts of it are damaged, and each problem becomes a on
 missing or corrupt meta.json (the shape then comes from the records), a torn last line of
 metrics.jsonl (a crash mid-write, or a line still being written), lines that do not parse.
 
-The records are read as columns (`run_columns`), never as an object per batch: a million-step run
-takes about 330 MB and opens from its cache in about a second. Reading takes a progress callback
-and a cancel check, so the GUI can run `load_run` on a worker thread behind a progress bar.
+metrics.jsonl is read once, as columns (`reader.MetricsReader`), never as an object per batch: a
+million-step run takes about 330 MB and opens from its cache in about a second. Reading takes a
+progress callback and a cancel check, so the GUI can run `load_run` on a worker thread behind a
+progress bar.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from geogui.engine.metrics import BatchRecord, LoggedRecord
-from geogui.rundir.columns import Cancel, Progress, RunColumns, RunColumnsReader
-from geogui.rundir.runlog import METRICS_FILE, RunLogError, effective_status, read_meta
+from geogui.engine.metrics import LoggedRecord
 from geogui.gui.plotdata.run_series import RunSeries
 from geogui.gui.plotdata.smoothing import DEFAULT_WEIGHT
+from geogui.rundir.columns import Cancel, Progress, RunColumns
+from geogui.rundir.layout import META_FILE, METRICS_FILE, RunLogError
+from geogui.rundir.meta import RunMeta, RunStatus, read_meta
+from geogui.rundir.reader import MetricsReader, column_widths
 
 
 @dataclass(frozen=True)
@@ -31,20 +32,10 @@ class RunShape:
     expert_names: tuple[str, ...] = ()
 
 
-def shape_from_meta(meta: dict[str, Any]) -> RunShape:
-    model = meta["settings"]["model"]
-    experts, ghosts = int(model["num_experts"]), int(model["num_ghost_experts"])
-    names = tuple(f"E{i}" for i in range(experts)) + tuple(f"G{i}" for i in range(ghosts))
-    return RunShape(experts + ghosts, int(model["rotation_dimensions"]), names)
-
-
-def shape_from_records(records: list[LoggedRecord]) -> RunShape:
-    """The shape a run's batches imply, for a run whose meta.json cannot be read."""
-    batches = [r for r in records if isinstance(r, BatchRecord)]
-    with_angles = next((r for r in batches if r.rotation_angles is not None and r.rotation_angles.ndim == 2), None)
-    if with_angles is not None:
-        return RunShape(*with_angles.rotation_angles.shape)
-    return RunShape(len(batches[0].expert_load) if batches else 0, 0)
+def shape_from_meta(meta: RunMeta) -> RunShape:
+    """The run's shape as its settings give it; ValueError when they have no usable model."""
+    model = meta.model_settings()
+    return RunShape(model.presentations, model.rotation_dimensions, model.expert_names)
 
 
 def shape_from_columns(columns: RunColumns) -> RunShape:
@@ -55,44 +46,14 @@ def shape_from_columns(columns: RunColumns) -> RunShape:
     return RunShape(experts, 0)
 
 
-def torn_tail(run_dir: Path) -> bool:
-    """Whether metrics.jsonl ends in the middle of a line."""
-    try:
-        with open(Path(run_dir) / METRICS_FILE, "rb") as handle:
-            handle.seek(0, 2)
-            if handle.tell() == 0:
-                return False
-            handle.seek(-1, 2)
-            return handle.read(1) != b"\n"
-    except OSError:
-        return False
-
-
-def count_bad_lines(run_dir: Path) -> int:
-    """Complete lines of metrics.jsonl that are not JSON (the torn last line is not counted)."""
-    bad = 0
-    try:
-        with open(Path(run_dir) / METRICS_FILE, "rb") as handle:
-            for line in handle:
-                if not line.endswith(b"\n"):
-                    break
-                try:
-                    json.loads(line)
-                except (json.JSONDecodeError, UnicodeDecodeError):
-                    bad += 1
-    except OSError:
-        pass
-    return bad
-
-
 TORN_TAIL_NOTE = "the last line of metrics.jsonl is incomplete (a crash mid-write?); it was ignored"
 
 
 @dataclass
 class LoadedRun:
     path: Path
-    meta: dict[str, Any] | None  # None when meta.json is missing or corrupt
-    status: str  # as in the Runs panel: running | finished | stopped | failed | crashed | unreadable
+    meta: RunMeta | None  # None when meta.json is missing or corrupt
+    status: RunStatus  # as in the Runs panel (UNREADABLE without a meta.json)
     shape: RunShape
     columns: RunColumns
     notes: list[str] = field(default_factory=list)  # one line per problem found
@@ -108,13 +69,11 @@ class LoadedRun:
 
     @property
     def name(self) -> str:
-        return (self.meta or {}).get("name") or self.path.name
+        return (self.meta.name if self.meta is not None else "") or self.path.name
 
     @property
     def total_steps(self) -> int | None:
-        if self.meta is None:
-            return None
-        return self.meta.get("total_steps") or self.meta["settings"]["run"].get("steps")
+        return None if self.meta is None else self.meta.planned_steps
 
     def series(self, smoothing: float = DEFAULT_WEIGHT) -> RunSeries:
         series = RunSeries(self.shape.presentations, self.shape.rotation_dimensions, smoothing)
@@ -126,35 +85,47 @@ class LoadedRun:
         return series
 
 
+def _read_columns(path: Path, widths: list[int], progress: Progress | None,
+                  cancel: Cancel | None) -> tuple[RunColumns, list[str]]:
+    """metrics.jsonl read once, as columns, and the notes on what in it could not be read."""
+    reader = MetricsReader(path, widths=widths)
+    try:
+        columns, _ = reader.read(progress, cancel)
+    except (OSError, MemoryError) as exc:
+        raise RunLogError(f"{path / METRICS_FILE}: unreadable ({' '.join(str(exc).split())})") from None
+    notes = [TORN_TAIL_NOTE] if reader.incomplete_tail else []
+    if columns.skipped_lines:
+        notes.append(f"{columns.skipped_lines} line(s) of metrics.jsonl are not readable records; they were skipped")
+    return columns, notes
+
+
 def load_run(path: Path, progress: Progress | None = None, cancel: Cancel | None = None) -> LoadedRun:
     """Read a run directory. Raises RunLogError (one line) only when there is nothing to show, and
-    run_columns.ReadCancelled when `cancel()` said stop. `progress(bytes read, bytes to read)` is
+    columns.ReadCancelled when `cancel()` said stop. `progress(bytes read, bytes to read)` is
     called between chunks (from the calling thread)."""
     path = Path(path)
     notes: list[str] = []
     try:
-        meta: dict[str, Any] | None = read_meta(path)
+        meta: RunMeta | None = read_meta(path)
     except RunLogError as exc:
         meta = None
         notes.append(str(exc))
-    reader = RunColumnsReader(path)
-    if not (path / METRICS_FILE).is_file():
-        if meta is None:
-            raise RunLogError(notes[0])
-        columns = RunColumns.empty()
-    else:
-        try:
-            columns, _ = reader.read(progress, cancel)
-        except (OSError, MemoryError) as exc:
-            raise RunLogError(f"{path / METRICS_FILE}: unreadable ({' '.join(str(exc).split())})") from None
-    if reader.incomplete_tail:
-        notes.append(TORN_TAIL_NOTE)
-    if columns.skipped_lines:
-        notes.append(f"{columns.skipped_lines} line(s) of metrics.jsonl are not readable records; they were skipped")
+    shape: RunShape | None = None
     try:
-        shape = shape_from_meta(meta) if meta is not None else shape_from_columns(columns)
-    except (KeyError, TypeError, ValueError):
-        notes.append(f"{path / 'meta.json'}: no usable model settings; the plot shapes come from the records")
+        shape = shape_from_meta(meta) if meta is not None else None
+    except ValueError:
+        pass
+    widths = column_widths(meta) if shape is not None else [0, 0, 0]
+    if (path / METRICS_FILE).is_file():
+        columns, read_notes = _read_columns(path, widths, progress, cancel)
+        notes += read_notes
+    elif meta is None:
+        raise RunLogError(notes[0])
+    else:
+        columns = RunColumns.empty()
+    if shape is None:
+        if meta is not None:
+            notes.append(f"{path / META_FILE}: no usable model settings; the plot shapes come from the records")
         shape = shape_from_columns(columns)
-    status = effective_status(meta) if meta is not None else "unreadable"
+    status = meta.effective_status() if meta is not None else RunStatus.UNREADABLE
     return LoadedRun(path, meta, status, shape, columns, notes)

@@ -30,26 +30,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from geogui.rundir.runlog import RunLogError
-from geogui.rundir.catalog import RunInfo, delete_run, list_runs, rename_run
 from geogui.gui.plots.board import _mode_label
 from geogui.paths import runs_dir
+from geogui.rundir.catalog import RunInfo, delete_run, list_runs, rename_run
+from geogui.rundir.layout import RunLogError
+from geogui.rundir.meta import RunStatus
 
 REFRESH_MS = 2000
 COLUMNS = ("Run", "Status", "Steps", "Final loss", "Modes", "Date")
 NAME, STATUS, STEPS, LOSS, MODES, DATE = range(len(COLUMNS))
 PATH_ROLE = Qt.ItemDataRole.UserRole
-RESUMABLE = ("stopped", "crashed", "failed")
-STATUS_COLORS = {"running": "#2e7d32", "crashed": "#c62828", "failed": "#c62828", "unreadable": "#b26a00"}
+STATUS_COLORS = {RunStatus.RUNNING: "#2e7d32", RunStatus.CRASHED: "#c62828", RunStatus.FAILED: "#c62828",
+                 RunStatus.UNREADABLE: "#b26a00"}
 
 
 def _row_texts(run: RunInfo) -> dict[int, str]:
-    if run.status == "unreadable":
+    if run.status is RunStatus.UNREADABLE:
         # The engine's reason starts with the full path of the file; the row names the file only.
         why = (run.problem or "").replace(str(run.path) + "/", "")
-        return {NAME: run.name, STATUS: "unreadable", STEPS: "", LOSS: "", MODES: why, DATE: run.date}
+        return {NAME: run.name, STATUS: run.status.value, STEPS: "", LOSS: "", MODES: why, DATE: run.date}
     loss = "" if run.last_loss is None or not math.isfinite(run.last_loss) else f"{run.last_loss:.4f}"
-    return {NAME: run.name, STATUS: run.status, STEPS: str(run.steps), LOSS: loss,
+    return {NAME: run.name, STATUS: run.status.value, STEPS: str(run.steps), LOSS: loss,
             MODES: " → ".join(_mode_label(m) for m in run.modes), DATE: run.date}
 
 
@@ -204,8 +205,8 @@ class RunsPanel(QWidget):
         path = self.selected_path()
         run = self._runs.get(path) if path is not None else None
         self.open_button.setEnabled(run is not None)
-        self.resume_button.setEnabled(run is not None and run.status in RESUMABLE and path not in self.protected)
-        editable = run is not None and run.status != "running" and path not in self.protected
+        self.resume_button.setEnabled(run is not None and run.status.continuable and path not in self.protected)
+        editable = run is not None and run.status is not RunStatus.RUNNING and path not in self.protected
         self.rename_button.setEnabled(editable)
         self.delete_button.setEnabled(editable)
 

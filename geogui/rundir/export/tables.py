@@ -6,7 +6,7 @@ it opens in a spreadsheet and in pandas.read_csv. Angles are flattened to angle_
 loads to load_<expert>, ghost activations to ghost_<ghost>; the eval loss sits on the rows of the
 steps where an evaluation ran.
 
-The CSV and the summary are made from the run's columns (`run_columns`: a few hundred bytes per
+The CSV and the summary are made from the run's columns (`reader.read_columns`: a few hundred bytes per
 batch, read from the cache the log keeps), not from a dict per batch: the app exports the run it is
 training, and a dict per batch (4.5 KB) for a run of 200,000 batches would be most of a gigabyte
 that the allocator keeps once it is freed. The columns hold the loads and ghost activations in
@@ -25,8 +25,12 @@ from typing import Any, Iterator
 import numpy as np
 
 from geogui.engine.metrics import DEVICE_FLOAT32
-from geogui.rundir.columns import MATRIX_FIELDS, RunColumns, read_run_columns
-from geogui.rundir.runlog import effective_status, read_meta, read_run_records
+from geogui.rundir.columns import MATRIX_FIELDS, RunColumns
+from geogui.rundir.export.errors import ExportError
+from geogui.rundir.export.tensorboard import TensorBoardUnavailable, write_tensorboard
+from geogui.rundir.meta import RunMeta, read_meta
+from geogui.rundir.reader import read_columns, read_lines
+from geogui.settings import ModelSettings
 
 SCALAR_COLUMNS = (
     "step", "epoch", "mode", "penalty_weight", "batch_time_s", "data_time_s", "loss", "task_loss", "aux_loss",
@@ -35,24 +39,19 @@ SCALAR_COLUMNS = (
 )
 FORMATS = ("csv", "jsonl", "json", "md", "tensorboard")
 CSV_CHUNK_ROWS = 1024
+__all__ = ["FORMATS", "SCALAR_COLUMNS", "ExportError", "csv_header", "csv_rows", "export_run", "run_summary",
+           "summary_markdown", "write_csv", "write_jsonl", "write_summary"]
 
 
-class ExportError(ValueError):
-    """The export could not be written; the message names the target and the reason."""
+def _names(model: ModelSettings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(every expert, the ghosts)."""
+    names = model.expert_names
+    return names, names[model.num_experts:]
 
 
-def _expert_names(meta: dict[str, Any]) -> tuple[list[str], list[str]]:
-    model = meta["settings"]["model"]
-    primary = [f"E{i}" for i in range(model["num_experts"])]
-    ghosts = [f"G{i}" for i in range(model["num_ghost_experts"])]
-    return primary + ghosts, ghosts
-
-
-def csv_header(meta: dict[str, Any]) -> list[str]:
-    model = meta["settings"]["model"]
-    presentations = model["num_experts"] + model["num_ghost_experts"]
-    experts, ghosts = _expert_names(meta)
-    angle_columns = [f"angle_p{p}_d{i}" for p in range(presentations) for i in range(model["rotation_dimensions"])]
+def csv_header(model: ModelSettings) -> list[str]:
+    experts, ghosts = _names(model)
+    angle_columns = [f"angle_p{p}_d{i}" for p in range(model.presentations) for i in range(model.rotation_dimensions)]
     return [*SCALAR_COLUMNS, "eval_loss", *angle_columns, *(f"load_{e}" for e in experts),
             *(f"ghost_{g}" for g in ghosts)]
 
@@ -69,13 +68,11 @@ def _float32_cells(matrix: np.ndarray, widened: bool) -> list[list]:
     return [[None if text == "nan" else float(text) for text in row] for row in matrix.astype(str)]
 
 
-def csv_rows(meta: dict[str, Any], columns: RunColumns) -> Iterator[list[Any]]:
+def csv_rows(model: ModelSettings, columns: RunColumns) -> Iterator[list[Any]]:
     """One row per batch, made CSV_CHUNK_ROWS at a time from the run's columns: an export holds the
     columns (a few hundred bytes a batch) and one chunk of rows, never a Python object per batch."""
-    experts, ghosts = _expert_names(meta)
-    model = meta["settings"]["model"]
-    widths = ((model["num_experts"] + model["num_ghost_experts"]) * model["rotation_dimensions"], len(experts),
-              len(ghosts))
+    experts, ghosts = _names(model)
+    widths = (model.presentations * model.rotation_dimensions, len(experts), len(ghosts))
     matrices = [_fit(getattr(columns, name), width) for name, width in zip(MATRIX_FIELDS, widths)]
     eval_loss = dict(zip(columns.eval_step.tolist(), _cells(columns.eval_loss)))
     scalars = [name for name in SCALAR_COLUMNS if name != "mode"]
@@ -107,22 +104,30 @@ def _open_for_writing(out: Path):
         raise ExportError(f"{out}: cannot write ({exc.strerror or exc})") from None
 
 
+def _model(run_dir: Path, meta: RunMeta) -> ModelSettings:
+    try:
+        return meta.model_settings()
+    except ValueError as exc:
+        raise ExportError(f"{Path(run_dir) / 'meta.json'}: no usable model settings ({' '.join(str(exc).split())})") \
+            from None
+
+
 def write_csv(run_dir: Path, out: Path) -> int:
-    meta = read_meta(run_dir)
-    columns = read_run_columns(run_dir)
+    model = _model(run_dir, read_meta(run_dir))
+    columns = read_columns(run_dir)
     written = 0
     with _open_for_writing(out) as handle:
         writer = csv.writer(handle)
-        writer.writerow(csv_header(meta))
-        for row in csv_rows(meta, columns):
+        writer.writerow(csv_header(model))
+        for row in csv_rows(model, columns):
             writer.writerow(["" if value is None else value for value in row])
             written += 1
     return written
 
 
 def write_jsonl(run_dir: Path, out: Path) -> int:
-    """The run as it stands after resumes (superseded records dropped), one JSON object per line."""
-    records = read_run_records(run_dir)
+    """The run as it stands after its rewinds (superseded records dropped), one JSON object per line."""
+    records = read_lines(run_dir).lines
     with _open_for_writing(out) as handle:
         for record in records:
             handle.write(json.dumps(record) + "\n")
@@ -131,7 +136,7 @@ def write_jsonl(run_dir: Path, out: Path) -> int:
 
 def run_summary(run_dir: Path) -> dict[str, Any]:
     meta = read_meta(run_dir)
-    columns = read_run_columns(run_dir)
+    columns = read_columns(run_dir)
     times = columns.batch_time_s
     by_mode = {mode: times[columns.mode == code] for code, mode in enumerate(columns.modes)}
     by_mode = {mode: values for mode, values in by_mode.items() if len(values)}
@@ -142,9 +147,9 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
     best = int(evaluated[np.argmin(columns.eval_loss[evaluated])]) if len(evaluated) else None
     last_loss = float(columns.loss[-1]) if len(columns) else math.nan
     return {
-        "run": meta.get("name", Path(run_dir).name),
-        "status": effective_status(meta),
-        "device": meta.get("device"),
+        "run": meta.name or Path(run_dir).name,
+        "status": str(meta.effective_status()),
+        "device": meta.device,
         "steps": int(columns.step[-1]) if len(columns) else 0,
         "batches_per_mode": {mode: len(values) for mode, values in by_mode.items()},
         "median_batch_time_s": median,
@@ -189,8 +194,6 @@ def export_run(run_dir: Path, out: Path, fmt: str | None = None) -> str:
         write_summary(run_dir, out, fmt)
         return f"summary -> {out}"
     if fmt == "tensorboard":  # `out` is a log directory; needs the optional tensorboard extra
-        from geogui.rundir.export.tensorboard import TensorBoardUnavailable, write_tensorboard
-
         try:
             return write_tensorboard(run_dir, out)
         except TensorBoardUnavailable as exc:

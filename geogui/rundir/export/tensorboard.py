@@ -30,6 +30,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeChange
+from geogui.rundir.export.errors import ExportError
+from geogui.rundir.meta import RunMeta, model_settings_of, read_meta
+from geogui.rundir.reader import read_records
 
 INSTALL_HINT = 'TensorBoard support is an optional extra: pip install "geogui[tensorboard]"'
 
@@ -78,15 +81,16 @@ def flat_hparams(settings: dict[str, Any], prefix: str = "") -> dict[str, bool |
     return out
 
 
-def expert_names(settings: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """(all experts, ghosts), named as the trainer names them: E0.., then G0.."""
-    model = settings["model"]
-    ghosts = [f"G{i}" for i in range(model["num_ghost_experts"])]
-    return [f"E{i}" for i in range(model["num_experts"])] + ghosts, ghosts
+def expert_names(settings: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(all experts, ghosts) of settings as meta.json holds them (`ModelSettings.expert_names`)."""
+    model = model_settings_of(settings)
+    names = model.expert_names
+    return names, names[model.num_experts:]
 
 
 class TensorBoardMirror:
-    """Writes one run's records into `logdir` as they come; `close()` ends the run's session."""
+    """Writes one run's records into `logdir` as they come; `close()` ends the run's session.
+    `settings` are as meta.json holds them (`RunMeta.settings`): they become the hparams."""
 
     def __init__(self, logdir: Path, settings: dict[str, Any], flush_secs: int = 5) -> None:
         require_tensorboard()
@@ -149,10 +153,10 @@ def _enumerate2d(array) -> Iterable[tuple[tuple[int, int], float]]:
             yield (p, i), value
 
 
-def _start_epoch(meta: dict[str, Any]) -> float:
+def _start_epoch(meta: RunMeta) -> float:
     try:
-        return datetime.fromisoformat(meta["started_at"]).timestamp()
-    except (KeyError, TypeError, ValueError):
+        return datetime.fromisoformat(meta.started_at).timestamp()
+    except ValueError:
         return time.time()
 
 
@@ -165,21 +169,21 @@ def write_tensorboard(run_dir: Path, logdir: Path) -> str:
 
     Raises TensorBoardUnavailable without the extra, and ExportError when the target already holds
     event files (writing again would duplicate every point) or cannot be written."""
-    from geogui.rundir.export.tables import ExportError
-    from geogui.rundir.runlog import read_meta, read_typed_records
-
     require_tensorboard()
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)
-    target = Path(logdir) / meta.get("name", run_dir.name)
+    target = Path(logdir) / (meta.name or run_dir.name)
     if has_event_files(target):
         raise ExportError(f"{target}: already holds TensorBoard event files; choose another LOGDIR or remove them")
-    records = read_typed_records(run_dir)
+    records = read_records(run_dir)
     try:
-        mirror = TensorBoardMirror(target, meta["settings"])
+        mirror = TensorBoardMirror(target, meta.settings)
+    except ValueError as exc:
+        raise ExportError(f"{run_dir / 'meta.json'}: no usable model settings ({' '.join(str(exc).split())})") \
+            from None
     except OSError as exc:
         raise ExportError(f"{target}: cannot write ({exc.strerror or exc})") from None
-    # The run's own clock, continued across resumes (each resumed process starts it again at 0).
+    # The run's own clock, carried on across continuations (each process starts it again at 0).
     start, offset, previous = _start_epoch(meta), 0.0, 0.0
     batches = 0
     try:
