@@ -348,7 +348,7 @@ def _run_mode(settings: Settings, mode: Mode, corpus) -> dict[str, Any]:
     for event in trainer.run():
         if isinstance(event, BatchRecord):
             records.append(event)
-        elif isinstance(event, RunEvent) and event.kind in ("device_fallback", "nonfinite_loss"):
+        elif isinstance(event, RunEvent) and event.event in ("device_fallback", "nonfinite_loss"):
             problems.append(event.message)
         elif isinstance(event, RunFinished):
             status = event.status

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field, fields
-from enum import StrEnum
+from geogui.str_enum import StrEnum
 from typing import Any, ClassVar, Iterator, Literal, Union
 
 import numpy as np

@@ -214,17 +214,17 @@ class RunController(QObject):
         self.panel.set_raw(*PENALTY_FIELD, change.penalty_weight)
 
     def on_event(self, event: RunEvent) -> None:
-        if event.kind in ("paused", "resumed"):
-            self._set_paused(event.kind == "paused")  # the trainer also pauses itself on a non-finite loss
-        if event.kind == "device_fallback":
+        if event.event in ("paused", "resumed"):
+            self._set_paused(event.event == "paused")  # the trainer also pauses itself on a non-finite loss
+        if event.event == "device_fallback":
             self.device_description += f": {event.message}"
         # The alert waits for the pause that follows the report, so that its choices act on a
         # trainer that has really paused.
-        if event.kind == "nonfinite_loss":
+        if event.event == "nonfinite_loss":
             self._nonfinite, self._good_checkpoint = event, 0
-        elif event.kind == "good_checkpoint":
+        elif event.event == "good_checkpoint":
             self._good_checkpoint = event.step
-        elif event.kind == "paused" and self._nonfinite is not None:
+        elif event.event == "paused" and self._nonfinite is not None:
             self.nonfinite_paused.emit(self._nonfinite, self._good_checkpoint)
             self._nonfinite = None
         self.status.show_event(event)
@@ -323,7 +323,7 @@ class RunController(QObject):
         self.followed = FollowedRun(path, shape, self._stall_after_s)
         self.plots.start_run(shape.presentations, shape.rotation_dimensions, shape.expert_names)
         self.status.reset()
-        self.status.show_total(meta.get("total_steps") or meta["settings"]["run"].get("steps"))
+        self.status.show_total(meta.planned_steps)
         self.set_current_run(path, "running")
         self._set_notes([])
         self._set_state(RunState.FOLLOWING)
@@ -379,5 +379,5 @@ class RunController(QObject):
         for record in records:
             if isinstance(record, ModeChange):
                 self.mode_confirmed.emit(Mode(record.mode))
-            elif isinstance(record, RunEvent) and record.kind in ("paused", "resumed"):
-                self._set_paused(record.kind == "paused")
+            elif isinstance(record, RunEvent) and record.event in ("paused", "resumed"):
+                self._set_paused(record.event == "paused")

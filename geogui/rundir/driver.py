@@ -26,8 +26,7 @@ from pydantic import ValidationError
 from geogui.engine.failures import describe_failure
 from geogui.engine.memory_estimate import MemoryEstimateError, refuse_if_too_big
 from geogui.engine.metrics import RunFinished, TrainerEvent
-from geogui.rundir.runlog import (META_FILE, RunLog, RunLogError, effective_status, read_meta, read_typed_records,
-                                  write_json_atomic)
+from geogui.rundir.runlog import META_FILE, RunLog, RunLogError, effective_status, read_meta, read_typed_records
 from geogui.settings import Settings, describe_validation_error
 
 if TYPE_CHECKING:
@@ -94,16 +93,16 @@ def plan_resume(run_dir: Path, *, more_steps: int | None = None, learning_rate_f
         raise RunRefused(str(exc), UNREADABLE) from None
     status = effective_status(meta)
     if status == "running":
-        raise RunRefused(f"{run_dir}: the run is still being written by process {meta.get('pid')}", RUNNING)
+        raise RunRefused(f"{run_dir}: the run is still being written by process {meta.pid}", RUNNING)
     try:
-        settings = Settings.model_validate(meta["settings"])
+        settings = meta.settings_model()
         if learning_rate_factor != 1.0:
             settings = lower_learning_rates(settings, learning_rate_factor)
     except ValidationError as exc:
         raise RunRefused(f"{run_dir / META_FILE}: {describe_validation_error(exc)}", BAD_SETTINGS) from None
     if status == "finished" and more_steps is None:
         total = settings.run.steps
-        done = meta.get("steps_done", total)
+        done = meta.steps_done or total
         raise RunRefused(f"{run_dir} has finished all its {total} steps (already at step {done} of {total}); "
                          "there is nothing to continue", FINISHED)
     return ResumePlan(run_dir, settings, more_steps)
@@ -232,7 +231,8 @@ class RunDriver:
         """Fields for the run's description; written with the next change of meta.json (at the latest
         when the log closes)."""
         if self.log is not None:
-            self.log.meta.update(meta)
+            for key, value in meta.items():  # fields not in RunMeta are kept as extra keys
+                setattr(self.log.meta, key, value)
 
     # -- the run ----------------------------------------------------------------------------------
     def run(self) -> Iterator[DriverEvent]:
@@ -261,9 +261,8 @@ class RunDriver:
         names the rank that failed)."""
         if self.log is None:
             return
-        self._close("failed")
-        self.log.meta.update(status="failed", error=message)
-        write_json_atomic(self.log.path / META_FILE, self.log.meta)
+        self._close("failed")  # a full disk that keeps the log from closing is already the failure
+        self.log.record_failure(message)
 
     def _close(self, status: str) -> None:
         if self.log is None:
@@ -275,7 +274,7 @@ class RunDriver:
 
     def _logged_step(self) -> int:
         if self.log is not None:
-            return self.log.meta.get("steps_done") or 0
+            return self.log.meta.steps_done
         state = self.trainer.state if self.trainer is not None else None
         return state.step if state is not None else 0
 

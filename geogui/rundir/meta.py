@@ -16,8 +16,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-import warnings
-from enum import StrEnum
+from geogui.str_enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -90,49 +89,9 @@ def _record_field(cls: type) -> Any:
 
 ModeChangeEntry = _record_field(ModeChange)
 EventEntry = _record_field(RunEvent)
-_KEY_ALIASES = {"resumes": "continuations"}  # meta.json key -> attribute
 
 
-def _warn_dict_style() -> None:
-    warnings.warn("RunMeta is read by attribute (meta.status, meta.settings, ...), not as a dict",
-                  DeprecationWarning, stacklevel=3)
-
-
-class _DictStyleAccess:
-    """meta["key"], meta.get("key") and meta.update(key=value), as on the dict meta.json used to be
-    read into, for callers not moved to the attributes yet; each use warns."""
-
-    def __getitem__(self, key: str) -> Any:
-        _warn_dict_style()
-        return self._item(key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        _warn_dict_style()
-        try:
-            return self._item(key)
-        except KeyError:
-            return default
-
-    def _item(self, key: str) -> Any:
-        name = _KEY_ALIASES.get(key, key)
-        if name not in type(self).model_fields:
-            return (self.__pydantic_extra__ or {})[key]
-        value = getattr(self, name)
-        if value is None or isinstance(value, (dict, str, int, float)):
-            return value  # the object itself: changing meta["settings"] changes the meta
-        return self.model_dump(mode="json", by_alias=True, include={name})[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        _warn_dict_style()
-        setattr(self, _KEY_ALIASES.get(key, key), value)
-
-    def update(self, **values: Any) -> None:
-        _warn_dict_style()
-        for key, value in values.items():
-            setattr(self, _KEY_ALIASES.get(key, key), value)
-
-
-class RunMeta(_DictStyleAccess, BaseModel):
+class RunMeta(BaseModel):
     """The contents of meta.json. Fields a reader does not find keep their defaults, and are not
     written back (`to_json`), so a file read and written again keeps its keys."""
 

@@ -38,7 +38,7 @@ def record_run(trainer: Trainer, log: RunLog) -> Iterator[TrainerEvent]:
             kept = None
             if isinstance(event, RunStarted) and trainer.resume_from is not None:
                 saved = [event.start_step]  # the checkpoint this run continues from
-            elif isinstance(event, RunEvent) and event.kind == NONFINITE:
+            elif isinstance(event, RunEvent) and event.event == NONFINITE:
                 diverged = True
                 if saved and saved[-1] == event.step - 1:  # those weights gave the non-finite loss
                     discard_latest_checkpoint(log.path)

@@ -95,7 +95,7 @@ def test_geogui_control_refuses_a_run_nothing_reads(tmp_path, capsys):
     assert control_main([str(log.path), "--stop"]) == 2
     assert "the run is finished; nothing reads its commands" in capsys.readouterr().err
     meta = read_meta(log.path)
-    meta.update(status="running", pid=2**22 + 12345)  # a process that is gone: crashed
+    meta.status, meta.pid = "running", 2**22 + 12345  # a process that is gone: crashed
     write_json_atomic(log.path / "meta.json", meta)
     assert control_main([str(log.path), "--pause"]) == 2
     assert not (log.path / CONTROL_FILE).exists()
@@ -113,7 +113,7 @@ def test_trainer_applies_file_commands_between_batches_like_clicks(tmp_path):
                 handle.write('{"command": "rewind"}\n')
         if isinstance(event, BatchRecord) and event.step == 4:
             append_command(log.path, Pause())
-        if isinstance(event, RunEvent) and event.kind == "paused":
+        if isinstance(event, RunEvent) and event.event == "paused":
             # The trainer is now waiting; it must find this within its poll interval and go on.
             append_command(log.path, SetPenaltyWeight(penalty_weight=0.5))
             append_command(log.path, parse_command('{"command": "resume"}'))
@@ -125,7 +125,7 @@ def test_trainer_applies_file_commands_between_batches_like_clicks(tmp_path):
         (3, "geometric_fast", settings.run.penalty_weight), (5, "geometric_fast", 0.5)]
     kinds = [(e.kind, e.step) for e in events if isinstance(e, RunEvent)]
     assert ("control_rejected", 2) in kinds and ("paused", 4) in kinds and ("resumed", 4) in kinds
-    rejected = next(e for e in events if isinstance(e, RunEvent) and e.kind == "control_rejected")
+    rejected = next(e for e in events if isinstance(e, RunEvent) and e.event == "control_rejected")
     assert "line 2: unknown command 'rewind'" in rejected.message
     assert events[-1] == RunFinished(7, "stopped")
 
@@ -134,8 +134,8 @@ def test_trainer_applies_file_commands_between_batches_like_clicks(tmp_path):
     assert [r["mode"] for r in records if r["kind"] == "batch"] == ["standard"] * 2 + ["geometric_fast"] * 5
     assert [r["kind"] for r in records].count("mode_change") == 2
     meta = read_meta(log.path)
-    assert meta["status"] == "stopped" and len(meta["mode_changes"]) == 2
-    assert any(e["event"] == "control_rejected" for e in meta["events"])
+    assert meta.status == "stopped" and len(meta.mode_changes) == 2
+    assert any(e.event == "control_rejected" for e in meta.events)
 
 
 def test_commands_reach_a_single_process_geogui_train(tmp_path):
@@ -171,6 +171,6 @@ def test_commands_reach_a_single_process_geogui_train(tmp_path):
         thread.join()
     assert sent == [0]
     meta = read_meta(out)
-    assert meta["status"] == "stopped" and meta["world_size"] == 1 and meta["backend"] is None
-    assert meta["steps_done"] < 3000
+    assert meta.status == "stopped" and meta.world_size == 1 and meta.backend is None
+    assert meta.steps_done < 3000
     assert os.path.exists(out / CONTROL_FILE)

@@ -30,7 +30,7 @@ def run_until_paused(trainer: Trainer, log: RunLog, huge_from_step: int) -> list
             for group in trainer.state.model_optimizer.param_groups:
                 group["lr"] = 1e30  # the next update uses the huge rate too (the schedule sets it per step)
             trainer.settings = with_learning_rate(trainer.settings, 1e30)
-        if isinstance(event, RunEvent) and event.kind == "paused":
+        if isinstance(event, RunEvent) and event.event == "paused":
             trainer.stop()
     return events
 
@@ -39,20 +39,20 @@ def test_a_huge_learning_rate_reports_the_step_and_term_and_keeps_the_checkpoint
     settings = tiny_settings(steps=40, checkpoint_interval=1)
     trainer = Trainer(settings)
     events = run_until_paused(trainer, RunLog(tmp_path / "run", settings), huge_from_step=6)
-    report = [e for e in events if isinstance(e, RunEvent) and e.kind == "nonfinite_loss"][0]
+    report = [e for e in events if isinstance(e, RunEvent) and e.event == "nonfinite_loss"][0]
     # Step 6 trains with the huge rate (its loss, computed before the update, is still finite); the
     # weights it leaves give a non-finite loss at step 7. Checkpoint 6 holds them: discarded for 5.
     assert report.step == 7 and "non-finite at step 7" in report.message
     assert "= nan" in report.message or "= inf" in report.message
-    kept = [e for e in events if isinstance(e, RunEvent) and e.kind == "good_checkpoint"][0]
+    kept = [e for e in events if isinstance(e, RunEvent) and e.event == "good_checkpoint"][0]
     assert kept.step == 5 and kept.message == "the last good checkpoint is kept: step 5"
     checkpoint = latest_checkpoint(tmp_path / "run")
     assert read_checkpoint_step(checkpoint) == 5
     weights = torch.load(checkpoint, weights_only=True)["model"]
     assert all(torch.isfinite(t).all() for t in weights.values()
                if isinstance(t, torch.Tensor) and t.is_floating_point())
-    assert read_meta(tmp_path / "run")["status"] == "stopped"
-    logged = [e["event"] for e in read_meta(tmp_path / "run")["events"]]
+    assert read_meta(tmp_path / "run").status == "stopped"
+    logged = [e.event for e in read_meta(tmp_path / "run").events]
     assert logged[-3:] == ["nonfinite_loss", "good_checkpoint", "paused"]
 
 
@@ -66,13 +66,13 @@ def test_resuming_from_the_kept_checkpoint_with_a_lower_rate_trains_on(tmp_path)
     steps = [e.step for e in events if isinstance(e, BatchRecord)]
     assert steps == list(range(6, 13))
     assert all(torch.isfinite(torch.tensor(e.loss)) for e in events if isinstance(e, BatchRecord))
-    assert read_meta(tmp_path / "run")["status"] == "finished"
+    assert read_meta(tmp_path / "run").status == "finished"
 
 
 def test_no_checkpoint_yet_is_said_so(tmp_path):
     settings = tiny_settings(steps=40, checkpoint_interval=100)
     trainer = Trainer(settings)
     events = run_until_paused(trainer, RunLog(tmp_path / "run", settings), huge_from_step=2)
-    kept = [e for e in events if isinstance(e, RunEvent) and e.kind == "good_checkpoint"][0]
+    kept = [e for e in events if isinstance(e, RunEvent) and e.event == "good_checkpoint"][0]
     assert kept.step == 0 and kept.message == "there is no good checkpoint yet"
     assert latest_checkpoint(tmp_path / "run") is None  # the diverged state was not saved on stop

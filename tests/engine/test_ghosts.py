@@ -82,7 +82,7 @@ def test_a_training_run_reports_each_ghost_that_wakes_by_its_name():
     # A capacity this small saturates the primaries on the first step; patience 1 wakes a ghost each step.
     settings = settings.model_copy(update={"model": settings.model.model_copy(update={
         "capacity_factor": 0.01, "saturation_threshold": 0.001, "ghost_patience": 1})})
-    woke = [e.message for e in Trainer(settings).run() if isinstance(e, RunEvent) and e.kind == "ghost_woke"]
+    woke = [e.message for e in Trainer(settings).run() if isinstance(e, RunEvent) and e.event == "ghost_woke"]
     assert woke[:2] == ["layer 0: ghost expert G0 woke (primary experts saturated)",
                         "layer 1: ghost expert G0 woke (primary experts saturated)"]
     assert "layer 0: ghost expert G1 woke (primary experts saturated)" in woke

@@ -231,9 +231,9 @@ def test_the_trainer_logs_the_compile_time_and_the_precision_notice(monkeypatch,
         update={"device": Settings().device.model_copy(update={"device": "cpu", "compile_step": True,
                                                                "precision": "bf16"})})
     events = list(Trainer(settings).run())
-    kinds = [(e.step, e.kind) for e in events if isinstance(e, RunEvent)]
+    kinds = [(e.step, e.event) for e in events if isinstance(e, RunEvent)]
     assert (0, "precision_fallback") in kinds
     assert (1, "step_compiled") in kinds and [k for _, k in kinds].count("step_compiled") == 1
-    compiled = next(e for e in events if isinstance(e, RunEvent) and e.kind == "step_compiled")
+    compiled = next(e for e in events if isinstance(e, RunEvent) and e.event == "step_compiled")
     assert "compiled the geometric step in" in compiled.message
     assert [e.step for e in events if isinstance(e, BatchRecord)] == [1, 2, 3]

@@ -130,7 +130,7 @@ def test_pause_blocks_between_batches_until_resumed():
             events.append(event)
             if isinstance(event, BatchRecord) and event.step == 2:
                 trainer.pause()
-            if isinstance(event, RunEvent) and event.kind == "paused":
+            if isinstance(event, RunEvent) and event.event == "paused":
                 resumed.set()
 
     worker = threading.Thread(target=consume)
@@ -143,7 +143,7 @@ def test_pause_blocks_between_batches_until_resumed():
     worker.join(timeout=60)
     assert not worker.is_alive()
     assert [r.step for r in batches(events)] == list(range(1, 7))
-    kinds = [e.kind for e in events if isinstance(e, RunEvent)]
+    kinds = [e.event for e in events if isinstance(e, RunEvent)]
     assert kinds == ["paused", "resumed"]
 
 
@@ -155,7 +155,7 @@ def test_stop_while_paused_ends_the_run():
         for event in trainer.run():
             if isinstance(event, BatchRecord) and event.step == 1:
                 trainer.pause()
-            if isinstance(event, RunEvent) and event.kind == "paused":
+            if isinstance(event, RunEvent) and event.event == "paused":
                 trainer.stop()
             result.append(event)
 
@@ -179,9 +179,9 @@ def test_non_finite_loss_is_reported_and_pauses():
     for event in trainer.run():
         events.append(event)
         diverge_after_step(trainer, event, 3)
-        if isinstance(event, RunEvent) and event.kind == "paused":
+        if isinstance(event, RunEvent) and event.event == "paused":
             trainer.stop()  # a real user decides; the test just ends the run
-    reports = [e for e in events if isinstance(e, RunEvent) and e.kind == "nonfinite_loss"]
+    reports = [e for e in events if isinstance(e, RunEvent) and e.event == "nonfinite_loss"]
     assert len(reports) == 1 and reports[0].step == 4
     assert "update was skipped" in reports[0].message and "step 4" in reports[0].message
     assert "task_loss = nan" in reports[0].message
@@ -196,7 +196,7 @@ def test_non_finite_loss_can_end_the_run_as_failed():
         events.append(event)
         diverge_after_step(trainer, event, 2)
     assert events[-1] == RunFinished(2, "failed")
-    assert any(isinstance(e, RunEvent) and e.kind == "nonfinite_loss" for e in events)
+    assert any(isinstance(e, RunEvent) and e.event == "nonfinite_loss" for e in events)
 
 
 def test_unavailable_device_falls_back_to_cpu_visibly(monkeypatch):
@@ -206,7 +206,7 @@ def test_unavailable_device_falls_back_to_cpu_visibly(monkeypatch):
     events = list(Trainer(settings).run())
     started = events[0]
     assert started.device == "cpu" and started.requested_device == "cuda"
-    fallback = [e for e in events if isinstance(e, RunEvent) and e.kind == "device_fallback"]
+    fallback = [e for e in events if isinstance(e, RunEvent) and e.event == "device_fallback"]
     assert len(fallback) == 1 and "cuda is not available" in fallback[0].message
     assert events[-1].status == "finished"
 

@@ -52,12 +52,12 @@ def test_a_diverging_run_pauses_alerts_and_resumes_from_the_good_checkpoint_with
                     timeout=TIMEOUT_MS)
     alert = window.nonfinite_alert
     run_dir = only_run_dir()
-    report = [e for e in read_meta(run_dir)["events"] if e["event"] == "nonfinite_loss"][0]
-    kept = [e for e in read_meta(run_dir)["events"] if e["event"] == "good_checkpoint"][0]["step"]
-    assert alert.text() == f"Training paused at step {report['step']}: the loss went non-finite."
-    assert report["message"] in alert.informativeText()
+    report = [e for e in read_meta(run_dir).events if e.event == "nonfinite_loss"][0]
+    kept = [e for e in read_meta(run_dir).events if e.event == "good_checkpoint"][0].step
+    assert alert.text() == f"Training paused at step {report.step}: the loss went non-finite."
+    assert report.message in alert.informativeText()
     assert f"The last good checkpoint (step {kept}) is kept." in alert.informativeText()
-    assert 0 < kept < report["step"] and read_checkpoint_step(latest_checkpoint(run_dir)) == kept
+    assert 0 < kept < report.step and read_checkpoint_step(latest_checkpoint(run_dir)) == kept
     assert window.controller.paused and window.toolbar.pause_action.text().startswith("Resume")
     lower = tiny_settings().run.learning_rate * 0.1
     assert alert.lower_button.text() == f"Resume from step {kept} with learning rate {lower:g}"
@@ -66,11 +66,11 @@ def test_a_diverging_run_pauses_alerts_and_resumes_from_the_good_checkpoint_with
     qtbot.waitUntil(lambda: window.session is not None and len(window.plots.series) >= kept + 3,
                     timeout=TIMEOUT_MS)
     assert window.panel.settings().run.learning_rate == pytest.approx(lower)
-    assert read_meta(run_dir)["settings"]["run"]["learning_rate"] == pytest.approx(lower)
+    assert read_meta(run_dir).settings["run"]["learning_rate"] == pytest.approx(lower)
     assert window.plots.series.step.view()[: kept + 1].tolist() == list(range(1, kept + 2))
     with qtbot.waitSignal(window.session.ended, timeout=TIMEOUT_MS):
         window.stop_run()
-    assert batch_steps(run_dir)[-1] > kept and read_meta(run_dir)["status"] == "stopped"
+    assert batch_steps(run_dir)[-1] > kept and read_meta(run_dir).status == "stopped"
 
 
 def test_out_of_memory_mid_step_is_a_dialog_and_the_app_stays_up(qtbot, window, monkeypatch):
@@ -89,7 +89,7 @@ def test_out_of_memory_mid_step_is_a_dialog_and_the_app_stays_up(qtbot, window, 
     assert window.error_box.text().startswith("Out of memory at step 6 (CUDA out of memory.")
     run_dir = only_run_dir()
     assert batch_steps(run_dir) == [1, 2, 3, 4, 5]  # flushed to the last finished step
-    assert read_meta(run_dir)["status"] == "failed"
+    assert read_meta(run_dir).status == "failed"
     assert len(window.plots.series) == 5 and window.toolbar.start_action.isEnabled()
 
 
@@ -129,7 +129,7 @@ def test_closing_the_window_mid_checkpoint_leaves_a_whole_checkpoint_and_a_stopp
     window.close()
     assert not thread.isRunning() and window.session is None
     run_dir = only_run_dir()
-    assert read_meta(run_dir)["status"] == "stopped"
+    assert read_meta(run_dir).status == "stopped"
     payload = torch.load(latest_checkpoint(run_dir), weights_only=True)
     assert payload["step"] >= 4 and payload["step"] == batch_steps(run_dir)[-1]
     assert not list(run_dir.rglob("*.tmp"))
@@ -167,4 +167,4 @@ def test_kill_9_of_the_app_mid_run_shows_crashed_next_launch_and_resumes(qtbot, 
         window.stop_run()
     resumed = [r["step"] for r in read_metrics(run_dir) if r["kind"] == "batch"]
     assert resumed[len(steps):][0] == checkpoint + 1  # continued from the checkpoint, numbers following on
-    assert read_meta(run_dir)["status"] == "stopped"
+    assert read_meta(run_dir).status == "stopped"

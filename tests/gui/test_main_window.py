@@ -71,13 +71,13 @@ def test_pause_resume_stop_from_the_toolbar(qtbot, make_window):
     start_and_wait_for(qtbot, window, 3)
     toolbar = window.toolbar
     with qtbot.waitSignal(window.session.worker.event_reported, timeout=TIMEOUT_MS,
-                          check_params_cb=lambda event: event.kind == "paused") as paused:
+                          check_params_cb=lambda event: event.event == "paused") as paused:
         toolbar.pause_action.trigger()
     assert toolbar.pause_action.text() == "Resume"
     # Everything trained before the pause has been delivered by now: the count must not grow while paused.
     qtbot.waitUntil(lambda: plotted(window) == paused.args[0].step, timeout=TIMEOUT_MS)
     with qtbot.waitSignal(window.session.worker.event_reported, timeout=TIMEOUT_MS,
-                          check_params_cb=lambda event: event.kind == "resumed") as resumed:
+                          check_params_cb=lambda event: event.event == "resumed") as resumed:
         toolbar.pause_action.trigger()
     assert resumed.args[0].step == paused.args[0].step  # not a single batch trained while paused
     # qtbot's wait returns when the worker emits; the window's (queued) slots for both events run a moment later.

@@ -29,7 +29,7 @@ class Recorder:
         worker.run_started.connect(lambda event: self.log.append(("started", event)), direct)
         worker.metrics_ready.connect(self._metrics, direct)
         worker.mode_changed.connect(lambda event: self.log.append(("mode", event)), direct)
-        worker.event_reported.connect(lambda event: self.log.append((event.kind, event)), direct)
+        worker.event_reported.connect(lambda event: self.log.append((event.event, event)), direct)
         worker.failed.connect(lambda message: self.log.append(("failed", message)), direct)
         worker.finished.connect(lambda event: self.log.append(("finished", event)), direct)
 
@@ -103,7 +103,7 @@ def test_pause_resume_and_stop_each_act_within_one_batch(qtbot):
 
     recorder = Recorder(session, control)
     with qtbot.waitSignal(session.worker.event_reported, timeout=TIMEOUT_MS,
-                          check_params_cb=lambda event: event.kind == "paused"):
+                          check_params_cb=lambda event: event.event == "paused"):
         session.start()
     assert max(recorder.steps()) <= 6  # paused after at most one more batch
     paused_at = len(recorder.steps())
@@ -125,7 +125,7 @@ def test_stop_while_paused(qtbot):
     session = TrainingSession(tiny_settings(steps=100_000), metrics_interval_s=0)
     recorder = Recorder(session, lambda record: session.pause() if record.step == 3 else None)
     with qtbot.waitSignal(session.worker.event_reported, timeout=TIMEOUT_MS,
-                          check_params_cb=lambda event: event.kind == "paused"):
+                          check_params_cb=lambda event: event.event == "paused"):
         session.start()
     with qtbot.waitSignal(session.ended, timeout=TIMEOUT_MS):
         session.stop()

@@ -34,7 +34,7 @@ def drive(driver: RunDriver, stop_at: int | None = None, **meta) -> list:
 def stopped_run(tmp_path, steps: int = 20, stop_at: int = 8):
     out = tmp_path / "run"
     drive(RunDriver.new(tiny_settings(steps=steps, checkpoint_interval=0), out), stop_at=stop_at)
-    assert read_meta(out)["status"] == "stopped"
+    assert read_meta(out).status == "stopped"
     return out
 
 
@@ -59,12 +59,12 @@ def test_a_run_without_a_description_cannot_be_planned(tmp_path):
 
 def test_a_run_being_written_cannot_be_resumed(tmp_path):
     out = stopped_run(tmp_path)
-    writing = RunLog.reopen(out, Settings.model_validate(read_meta(out)["settings"]), 8)  # this process writes it
+    writing = RunLog.reopen(out, Settings.model_validate(read_meta(out).settings), 8)  # this process writes it
     try:
         message = refused(lambda: plan_resume(out), driver_module.RUNNING)
     finally:
         writing.close("stopped")
-    assert message == f"{out}: the run is still being written by process {read_meta(out)['pid']}"
+    assert message == f"{out}: the run is still being written by process {read_meta(out).pid}"
 
 
 def test_a_finished_run_needs_more_steps(tmp_path):
@@ -78,7 +78,7 @@ def test_a_finished_run_needs_more_steps(tmp_path):
 
 def test_settings_that_no_longer_validate_are_refused_naming_meta_json(tmp_path):
     out = stopped_run(tmp_path)
-    meta = read_meta(out)
+    meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
     good = json.dumps(meta)
     meta["settings"]["run"]["batch_size"] = 0
     (out / "meta.json").write_text(json.dumps(meta))
@@ -141,8 +141,8 @@ def test_a_run_driven_to_completion_writes_its_log(tmp_path):
     assert not any(isinstance(e, RunFailed) for e in events) and driver.status == "finished"
     assert driver.path == out and batch_steps(out) == [1, 2, 3, 4, 5, 6]
     meta = read_meta(out)
-    assert meta["status"] == "finished" and meta["steps_done"] == 6 and meta["ended_at"]
-    assert meta["world_size"] == 1 and meta["backend"] is None  # the caller's fields
+    assert meta.status == "finished" and meta.steps_done == 6 and meta.ended_at
+    assert meta.world_size == 1 and meta.backend is None  # the caller's fields
     assert (out / "checkpoints" / "latest.pt").is_file()
 
 
@@ -158,7 +158,7 @@ def test_a_resumed_run_continues_its_steps_and_replays_only_what_its_checkpoint_
     driver.open_log()
     events = list(driver.run())
     assert events[0].start_step == 8 and events[-1] == RunFinished(12, "finished")
-    assert batch_steps(out) == list(range(1, 13)) and read_meta(out)["status"] == "finished"
+    assert batch_steps(out) == list(range(1, 13)) and read_meta(out).status == "finished"
 
 
 def test_a_consumer_that_stops_listening_leaves_a_stopped_run(tmp_path):
@@ -172,7 +172,7 @@ def test_a_consumer_that_stops_listening_leaves_a_stopped_run(tmp_path):
         if isinstance(event, BatchRecord) and event.step == 3:
             break
     events.close()
-    assert read_meta(out)["status"] == "stopped" and batch_steps(out) == [1, 2, 3]
+    assert read_meta(out).status == "stopped" and batch_steps(out) == [1, 2, 3]
 
 
 # -- a failure, as one line ------------------------------------------------------------------------
@@ -192,7 +192,7 @@ def test_a_failure_is_one_line_and_the_log_is_closed_as_failed(tmp_path, monkeyp
     assert events[-1] == RunFailed(3, "RuntimeError: simulated failure", environment=False)
     assert sum(isinstance(e, RunFailed) for e in events) == 1 and driver.status == "failed"
     assert isinstance(driver.error, RuntimeError)  # for a caller that wants the traceback
-    assert read_meta(out)["status"] == "failed" and batch_steps(out) == [1, 2, 3]
+    assert read_meta(out).status == "failed" and batch_steps(out) == [1, 2, 3]
 
 
 def test_out_of_memory_says_what_was_kept_and_the_failure_can_be_recorded(tmp_path, monkeypatch):
@@ -210,9 +210,9 @@ def test_out_of_memory_says_what_was_kept_and_the_failure_can_be_recorded(tmp_pa
     failure = drive(driver)[-1]
     assert isinstance(failure, RunFailed) and failure.environment and failure.step == 3
     assert failure.message.startswith("Out of memory at step 4 (CUDA out of memory. Tried to allocate 2.00 GiB)")
-    assert read_meta(out)["status"] == "failed"
+    assert read_meta(out).status == "failed"
     driver.record_failure("rank 1 (pid 12) died")  # what the torchrun path adds
-    assert read_meta(out)["status"] == "failed" and read_meta(out)["error"] == "rank 1 (pid 12) died"
+    assert read_meta(out).status == "failed" and read_meta(out).error == "rank 1 (pid 12) died"
 
 
 def test_one_line():

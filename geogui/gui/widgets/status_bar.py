@@ -119,9 +119,9 @@ class RunStatusBar(QStatusBar):
         self.memory.setText(memory)
 
     def show_event(self, event: RunEvent) -> None:
-        if event.kind == "device_fallback":
+        if event.event == "device_fallback":
             self._warn_device(self.device.text(), event.message)
-        elif event.kind in STEP_OPTION_EVENTS:
+        elif event.event in STEP_OPTION_EVENTS:
             self._note_step_option(event)
         self.showMessage(event.message, NOTICE_MS)
 
@@ -133,9 +133,9 @@ class RunStatusBar(QStatusBar):
         transient message; a failed compilation or a refused bf16 stays as a warning."""
         self._step_notes.append(event.message)
         text = {"step_compiled": event.message, "compile_failed": "step not compiled",
-                "precision_fallback": "fp32 (bf16 not used)"}.get(event.kind)
+                "precision_fallback": "fp32 (bf16 not used)"}.get(event.event)
         if text is not None:  # a recompilation is only the transient message (and the tooltip)
-            self._step_parts[event.kind] = text
+            self._step_parts[event.event] = text
         self._show_step_options()
 
     def _show_step_options(self) -> None:

@@ -28,7 +28,7 @@ from geogui.rundir.meta import RunMeta, RunStatus, parse_meta, read_meta, write_
 from geogui.rundir.recorder import record_run
 from geogui.rundir.runlog import RunLog
 
-from .conftest import tiny_settings
+from tests.conftest import tiny_settings
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run_written_by_0_1_0"
 
@@ -103,24 +103,6 @@ def test_the_status_a_reader_derives(tmp_path):
     assert stale.effective_status() is RunStatus.CRASHED  # its pid lives, but its log is closed
     assert [s for s in RunStatus if s.continuable] == [RunStatus.STOPPED, RunStatus.FAILED, RunStatus.CRASHED]
     assert RunStatus.FINISHED == "finished" and f"{RunStatus.CRASHED}" == "crashed"
-
-
-def test_dict_style_access_still_works_and_warns(tmp_path):
-    meta = parse_meta(fixture_json(), tmp_path)
-    with pytest.warns(DeprecationWarning, match="by attribute"):
-        assert meta["settings"] is meta.settings and meta["status"] == "finished"
-    with pytest.warns(DeprecationWarning):
-        assert meta["resumes"] == [{"from_step": 1, "at": "2026-12-01T12:23:51+00:00"}]
-    with pytest.warns(DeprecationWarning):
-        assert meta["events"][0] == {"kind": "event", "step": 1, "event": "paused", "message": "paused after step 1"}
-    with pytest.warns(DeprecationWarning):
-        assert meta.get("nowhere", 7) == 7 and meta.get("total_steps") == 3
-    with pytest.warns(DeprecationWarning):
-        meta.update(world_size=2, backend="gloo")
-    with pytest.warns(DeprecationWarning):
-        meta["replicas"] = {"parameters_sha256": ["ab", "ab"], "agree": True}
-    assert (meta.world_size, meta.backend, meta.replicas.agree) == (2, "gloo", True)
-    assert meta.to_json()["replicas"] == {"parameters_sha256": ["ab", "ab"], "agree": True}
 
 
 def test_every_record_says_its_kind_as_its_line_does():

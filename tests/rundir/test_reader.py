@@ -10,7 +10,7 @@ import numpy as np
 from geogui.engine.metrics import EvalRecord, ModeChange, Rewind, RunEvent, batch_line
 from geogui.rundir.reader import last_logged, read_columns, read_lines, read_records, torn_tail
 
-from .test_run_columns import default_shape_record, long_line
+from tests.rundir.test_columns import default_shape_record, long_line
 
 DAMAGED = [b"{not json", b"[1, 2]", b"7", b'{"kind": "eval", "loss": 1.0}', b'{"kind": "resumed"}',
            b'{"kind": "batch", "step": "three"}']
