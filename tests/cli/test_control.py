@@ -123,7 +123,7 @@ def test_trainer_applies_file_commands_between_batches_like_clicks(tmp_path):
     changes = [e for e in events if isinstance(e, ModeChange)]
     assert [(c.step, c.mode, c.penalty_weight) for c in changes] == [
         (3, "geometric_fast", settings.run.penalty_weight), (5, "geometric_fast", 0.5)]
-    kinds = [(e.kind, e.step) for e in events if isinstance(e, RunEvent)]
+    kinds = [(e.event, e.step) for e in events if isinstance(e, RunEvent)]
     assert ("control_rejected", 2) in kinds and ("paused", 4) in kinds and ("resumed", 4) in kinds
     rejected = next(e for e in events if isinstance(e, RunEvent) and e.event == "control_rejected")
     assert "line 2: unknown command 'rewind'" in rejected.message

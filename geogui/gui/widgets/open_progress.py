@@ -2,7 +2,7 @@
 
 Reading a long run's metrics.jsonl takes seconds (a cached one much less). The reader calls back
 between chunks of ~0.1 s; each call moves the bar and lets the window process its events, so it
-stays responsive, and Cancel ends the read at the next chunk (`run_columns.ReadCancelled`).
+stays responsive, and Cancel ends the read at the next chunk (`geogui.rundir.columns.ReadCancelled`).
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ def test_the_readout_of_a_coarsened_series_names_the_bin_and_the_extreme():
 
 def test_a_run_read_as_columns_plots_as_its_records_do(tmp_path):
     from geogui.engine.metrics import EvalRecord, ModeChange
-    from geogui.rundir.columns import read_run_columns
+    from geogui.rundir.reader import read_columns
 
     records = [synthetic_record(i) for i in range(1, 31)]
     logged = [*records[:10], EvalRecord(10, 2.0, 7.4), ModeChange(11, "standard", 0.001, "geometric_fast", 0.001),
@@ -126,7 +126,7 @@ def test_a_run_read_as_columns_plots_as_its_records_do(tmp_path):
     (run / "metrics.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in logged))
     by_records, by_columns = RunSeries(8, 4, capacity=16), RunSeries(8, 4, capacity=16)
     by_records.extend_records(logged)
-    by_columns.extend_columns(read_run_columns(run, cache=False))
+    by_columns.extend_columns(read_columns(run, cache=False))
     assert by_columns.bin_size == by_records.bin_size > 1
     assert [(s.start_step, s.mode) for s in by_columns.segments] == [(s.start_step, s.mode) for s in by_records.segments]
     for name in ("step", "wall_time_s", "batch_ms", "loss", "loss_ema", "angles", "expert_load"):
