@@ -21,6 +21,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
+	# On Linux: the X11 libraries Qt needs and pip cannot install; prints the apt-get line if any is missing.
+	$(PY) -m geogui.gui.system_libraries
 	$(VENV)/bin/geogui
 
 test: $(VENV)/.installed

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from geogui import __version__
+from geogui.gui import system_libraries
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -31,6 +32,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)  # --version exits here, before anything imports Qt
+    missing = system_libraries.check()
+    if missing:  # instead of Qt's abort ("Could not load the Qt platform plugin xcb")
+        print(f"geogui: {missing}", file=sys.stderr)
+        return 3
     # Qt, pyqtgraph and pydantic load only now; torch loads later, in the training thread only.
     from PySide6.QtWidgets import QApplication
 
