@@ -252,6 +252,7 @@ class RunController(QObject):
     def _on_finished(self, finished: RunFinished) -> None:
         verb = {"finished": "finished", "stopped": "stopped"}.get(finished.status, finished.status)
         self.status.show_notice(f"Run {verb} after {finished.step} steps")
+        self.status.show_ended()
 
     def _on_session_ended(self) -> None:
         if self.session is not None:

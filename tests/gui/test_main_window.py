@@ -83,9 +83,12 @@ def test_pause_resume_stop_from_the_toolbar(qtbot, make_window):
     # qtbot's wait returns when the worker emits; the window's (queued) slots for both events run a moment later.
     qtbot.waitUntil(lambda: toolbar.pause_action.text() == "Pause", timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: plotted(window) >= paused.args[0].step + 3, timeout=TIMEOUT_MS)
+    assert window.status.eta.text() != "ETA –"  # estimating while it trains
     stop_and_wait(qtbot, window)
     assert window.session is None and toolbar.start_action.isEnabled()
     assert run_meta(only_run_dir())["status"] == "stopped"
+    # A stopped run has nothing left to estimate: no ETA frozen at its last value.
+    qtbot.waitUntil(lambda: window.status.eta.text() == "ETA –", timeout=TIMEOUT_MS)
 
 
 def test_keyboard_shortcuts(make_window):

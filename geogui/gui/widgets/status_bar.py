@@ -105,6 +105,10 @@ class RunStatusBar(QStatusBar):
         self._start_step = 0
         self.progress.setRange(0, max(self._total_steps, 1))
 
+    def show_ended(self) -> None:
+        """The run is over: nothing remains to estimate (the last step, loss and rate stay shown)."""
+        self.eta.setText("ETA –")
+
     def show_batch(self, record: BatchRecord) -> None:
         total = self._total_steps
         self.progress.setValue(min(record.step, total))
