@@ -62,7 +62,7 @@ class PlotBoard(QWidget):
         self.batch_time_plot = self.training.batch_time_plot  # every plot's x follows this one
         for tab in self.plot_tabs:
             self.tabs.addTab(tab.page, tab.title)
-            tab.follow_mouse(self.show_crosshair)
+            tab.follow_mouse(self.show_crosshair, lambda tab=tab: self.hide_crosshair(tab))
             for plot in tab.plots:
                 self._wire(tab, plot)
         self.training.angle_view.currentIndexChanged.connect(self._on_angle_view)
@@ -255,6 +255,10 @@ class PlotBoard(QWidget):
         """A vertical line at x on every plot of the tab (they share x), and the readout of the curve
         of `plot` nearest to (x, y) in view coordinates. Returns the readout."""
         return self.readout.show_at(self.tab_of(plot).plots, plot, x, y, X_AXES[self.x_kind])
+
+    def hide_crosshair(self, tab: Tab) -> None:
+        """The mouse left the tab's plots: no line, and no readout of a point no longer pointed at."""
+        self.readout.clear(tab.plots)
 
     # -- data and images --------------------------------------------------------------------------
     def plot_items(self) -> list[tuple[str, Plot]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QLabel
 
 from geogui.gui.plotdata.shown_series import readout
@@ -24,13 +24,19 @@ def crosshair_line() -> pg.InfiniteLine:
     return line
 
 
-class MouseFollower:
-    """Calls `on_point(plot, x, y)` (view coordinates) for the plot under the mouse in one scene."""
+class MouseFollower(QObject):
+    """Calls `on_point(plot, x, y)` (view coordinates) for the plot under the mouse in one scene,
+    and `on_leave()` when the mouse leaves the plots (onto an axis, a title, or off the widget):
+    a crosshair must not stay where the mouse no longer is."""
 
-    def __init__(self, scene, plots: Sequence[Plot], on_point: Callable[[Plot, float, float], None]) -> None:
+    def __init__(self, widget: pg.GraphicsView, plots: Sequence[Plot], on_point: Callable[[Plot, float, float], None],
+                 on_leave: Callable[[], None]) -> None:
+        super().__init__(widget)
         self._plots = plots
         self._on_point = on_point
-        self._proxy = pg.SignalProxy(scene.sigMouseMoved, rateLimit=MOUSE_RATE_HZ, slot=self._moved)
+        self._on_leave = on_leave
+        self._proxy = pg.SignalProxy(widget.scene().sigMouseMoved, rateLimit=MOUSE_RATE_HZ, slot=self._moved)
+        widget.viewport().installEventFilter(self)
 
     def _moved(self, event) -> None:
         scene_pos = event[0]
@@ -40,6 +46,12 @@ class MouseFollower:
                 point = view.mapSceneToView(scene_pos)
                 self._on_point(plot, point.x(), point.y())
                 return
+        self._on_leave()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Leave:
+            self._on_leave()
+        return False
 
 
 class Readout(QLabel):
@@ -58,3 +70,8 @@ class Readout(QLabel):
         text = readout(plot.visible_shown(), x, y, x_name, plot.log_y)
         self.setText(text or " ")
         return text
+
+    def clear(self, plots: Sequence[Plot]) -> None:
+        for plot in plots:
+            plot.crosshair.setVisible(False)
+        self.setText(" ")

@@ -60,8 +60,8 @@ class Tab:
         self._x_label = label
         self.plots[-1].setLabel("bottom", label)
 
-    def follow_mouse(self, on_point: Callable[[Plot, float, float], None]) -> None:
-        self._mouse = MouseFollower(self.widget.scene(), self.plots, on_point)
+    def follow_mouse(self, on_point: Callable[[Plot, float, float], None], on_leave: Callable[[], None]) -> None:
+        self._mouse = MouseFollower(self.widget, self.plots, on_point, on_leave)
 
     def start_run(self, series: RunSeries, names: tuple[str, ...]) -> None:
         """A new run: size the curves that depend on its shape (most tabs have none)."""

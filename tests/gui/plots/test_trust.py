@@ -243,3 +243,22 @@ def test_a_tab_shown_after_a_zoom_draws_the_zoomed_stretch_in_full_detail(board,
     qtbot.waitUntil(lambda: lr_plot.drawn_key == lr_plot.view_key(), timeout=5000)
     x, _y = displayed(board.learning_rates.lr_model_curve)
     assert x.min() >= 998 and x.max() <= 2_002 and len(x) >= 1_000  # every point of the stretch, none beyond
+
+
+def test_the_crosshair_and_readout_go_when_the_mouse_leaves_the_plots(board, qtbot):
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication
+
+    board.append([synthetic_record(step) for step in range(1, 21)])
+    board.redraw()
+    plots = board.training.plots
+    assert board.show_crosshair(board.batch_time_plot, 5.0, 10.0)
+    assert all(plot.crosshair.isVisible() for plot in plots) and board.readout.text().strip()
+    QApplication.sendEvent(board.training.widget.viewport(), QEvent(QEvent.Type.Leave))  # off the widget
+    assert not any(plot.crosshair.isVisible() for plot in plots) and not board.readout.text().strip()
+
+    board.show_crosshair(board.batch_time_plot, 5.0, 10.0)
+    outside = board.batch_time_plot.getViewBox().sceneBoundingRect().topLeft() - QPointF(30, 30)  # on the axis
+    board.training.widget.scene().sigMouseMoved.emit(outside)
+    qtbot.waitUntil(lambda: not board.batch_time_plot.crosshair.isVisible(), timeout=2000)
+    assert not board.readout.text().strip()
