@@ -81,7 +81,19 @@ def marks_of(run: RunView) -> tuple[list[ModeBand], list[ModeMark]]:
     return bands, marks
 
 
-class ModeMarksItem(pg.GraphicsObject):
+class _SpansTheView(pg.GraphicsObject):
+    """An item as large as its view, redrawn whenever the view moves: it draws what the view shows."""
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+        view = self.getViewBox()
+        return QRectF() if view is None else QRectF(view.viewRect())
+
+    def viewRangeChanged(self) -> None:  # noqa: N802 - pyqtgraph's name
+        self.prepareGeometryChange()
+        self.update()
+
+
+class ModeMarksItem(_SpansTheView):
     """Every band and mark of one plot, behind the curves; its labels (`labels`, a second item) are
     drawn over them. `add_to` puts both on a plot with `ignoreBounds`: they never widen the view."""
 
@@ -117,13 +129,6 @@ class ModeMarksItem(pg.GraphicsObject):
     def visible_marks(self, shown: QRectF) -> list[ModeMark]:
         return [mark for mark in self.marks if shown.left() <= mark.x <= shown.right()]
 
-    # -- QGraphicsItem ------------------------------------------------------------------------------
-    def boundingRect(self) -> QRectF:
-        return _view_rect(self)
-
-    def viewRangeChanged(self) -> None:  # noqa: N802 - pyqtgraph's name
-        self.prepareGeometryChange()
-        self.update()
 
     def paint(self, painter: QPainter, *_args) -> None:
         view = self.getViewBox()
@@ -149,7 +154,7 @@ class ModeMarksItem(pg.GraphicsObject):
         painter.restore()
 
 
-class _ModeLabels(pg.GraphicsObject):
+class _ModeLabels(_SpansTheView):
     """The labels of a `ModeMarksItem`, over the curves, on a pale ground so a curve never hides one."""
 
     def __init__(self, owner: ModeMarksItem) -> None:
@@ -159,12 +164,6 @@ class _ModeLabels(pg.GraphicsObject):
         self.drawn: list[tuple[ModeMark, QRectF]] = []  # in scene coordinates, from the last paint
         self.setZValue(50)
 
-    def boundingRect(self) -> QRectF:
-        return _view_rect(self)
-
-    def viewRangeChanged(self) -> None:  # noqa: N802 - pyqtgraph's name
-        self.prepareGeometryChange()
-        self.update()
 
     def paint(self, painter: QPainter, *_args) -> None:
         self.drawn = []
@@ -199,11 +198,6 @@ class _ModeLabels(pg.GraphicsObject):
             painter.drawText(box, Qt.AlignmentFlag.AlignCenter, mark.label)
             self.drawn.append((mark, self.mapRectToScene(from_pixels.mapRect(box))))
         painter.restore()
-
-
-def _view_rect(item: pg.GraphicsObject) -> QRectF:
-    view = item.getViewBox()
-    return QRectF() if view is None else QRectF(view.viewRect())
 
 
 def _pixel_rows(to_pixels, shown: QRectF) -> tuple[float, float]:
