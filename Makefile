@@ -1,6 +1,6 @@
 # Two commands, each doing all of its own set-up on a fresh machine:
 #   make run    set up and launch the app on the embedded default corpus
-#   make test   set up and run the whole test suite (offscreen)
+#   make test   set up and run the whole test suite (offscreen, then the X server tests under Xvfb)
 # and, separately (slow, not part of make test):
 #   make app    build geogui.app on macOS, a one-folder build in dist/geogui/ elsewhere
 PYTHON ?= python3
@@ -26,7 +26,10 @@ run: $(VENV)/.installed
 	$(VENV)/bin/geogui
 
 test: $(VENV)/.installed
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -p no:xvfb --ignore=tests/x11
+	# Focus, shortcuts while a field has focus, dialogs: on Qt's xcb platform in a virtual X server
+	# that pytest-xvfb starts. Without Linux, Xvfb or the X11 libraries they are skipped, saying why.
+	QT_QPA_PLATFORM=xcb $(PY) -m pytest tests/x11
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/modes.py
