@@ -10,6 +10,7 @@ with the reason.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 import pytest
@@ -27,7 +28,23 @@ def _why_not_here() -> str | None:
     if not os.environ.get("DISPLAY"):
         return "no X server: install Xvfb (pytest-xvfb then starts one) or set DISPLAY"
     packages = missing_packages()
-    return " ".join(install_hint(packages).split()) if packages else None
+    if packages:
+        return " ".join(install_hint(packages).split())
+    return _xcb_refusal()
+
+
+def _xcb_refusal() -> str | None:
+    """Qt's own answer, asked in a child process (Qt aborts the process it cannot start in): None when
+    the xcb platform starts on this display, else the first line Qt printed."""
+    probe = "from PySide6.QtGui import QGuiApplication; QGuiApplication(['probe', '-platform', 'xcb'])"
+    try:
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "Qt's xcb platform did not start within 60 s"
+    if done.returncode == 0:
+        return None
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    return "Qt's xcb platform does not start here: " + (lines[0] if lines else f"exit status {done.returncode}")
 
 
 
