@@ -91,6 +91,9 @@ class PlotBoard(QWidget):
         plot.needs_redraw.connect(lambda tab=tab: self._on_view_changed(tab))
         plot.export_data_requested.connect(self.ask_export_data)
         plot.export_image_requested.connect(self.ask_export_image)
+        # pyqtgraph's scene adds its own "Export..." to every right-click menu: a second image export
+        # beside the plot's, whose SVG holds the whole tab. The plot's own entries are the ones to use.
+        plot.scene().contextMenu = []
 
     def _lay_out(self) -> None:
         controls = QHBoxLayout()
