@@ -1,4 +1,4 @@
-"""Plots written as PNG or SVG, and the save dialog the plots' export entries share."""
+"""Plots written as PNG or SVG."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pyqtgraph as pg
 import pyqtgraph.exporters
-from PySide6.QtWidgets import QFileDialog, QWidget
 
 from geogui.gui.plots.svg_render import render_svg
 
@@ -43,18 +42,10 @@ def write_image(item, target: Path, suffix: str) -> None:
         raise ExportTargetError(f"{target}: the image could not be written")
 
 
-def ask_save_path(parent: QWidget, title: str, name: str, filters: dict[str, str]) -> Path | None:
-    """A file chosen in a save dialog, given the chosen filter's suffix when it has none of them."""
-    first_suffix = next(iter(filters.values()))
-    out, chosen = QFileDialog.getSaveFileName(parent, title, str(Path.home() / f"{slug(name)}{first_suffix}"),
-                                              ";;".join(filters))
-    if not out:
-        return None
-    out = Path(out)
-    if out.suffix.lower() not in filters.values():
-        out = out.with_name(out.name + filters.get(chosen, first_suffix))
-    return out
-
-
 def slug(text: str) -> str:
     return "-".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+
+
+def plot_file_stem(run: str, plot_name: str) -> str:
+    """`<run>-<plot>`: a second plot exported from the same run does not take the first one's name."""
+    return f"{run}-{slug(plot_name)}" if run else slug(plot_name)
