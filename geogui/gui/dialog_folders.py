@@ -1,5 +1,6 @@
-"""File dialogs that open where the user last was, and the folder each kind of dialog opens in: the one last chosen in that kind of dialog, kept across
-launches in the config directory (`dialog-folders.json`).
+"""File dialogs that open where the user last was, and the folder each kind of dialog opens in:
+the one last chosen in that kind of dialog, kept across launches in the config directory
+(`dialog-folders.json`).
 
 A dialog opens where the user last saved or opened that kind of thing (run exports, plot images,
 plot data, TensorBoard log directories, runs opened from disk), as native applications do. A folder
