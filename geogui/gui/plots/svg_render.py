@@ -51,7 +51,7 @@ def render_svg(item: QGraphicsItem, target: Path) -> None:
     painter = QPainter(generator)
     try:
         painter.fillRect(QRectF(0, 0, width, height), pg.mkColor("w"))
-        with _only(item):
+        with _only(item), _export_mode(item):
             item.scene().render(painter, QRectF(0, 0, width, height), source)
     finally:
         painter.end()
@@ -83,6 +83,24 @@ def _only(item: QGraphicsItem) -> Iterator[None]:
     finally:
         for other, opacity in opacities:
             other.setOpacity(opacity)
+
+
+@contextmanager
+def _export_mode(item: QGraphicsItem) -> Iterator[None]:
+    """pyqtgraph's export mode meanwhile: scatter symbols are drawn as shapes, not stamped from the
+    pixmap atlas that Qt's SVG generator would write whole, squeezed into each symbol's square."""
+    items, index = [item], 0
+    while index < len(items):
+        items.extend(items[index].childItems())
+        index += 1
+    painted = [each for each in items if hasattr(each, "setExportMode")]
+    for each in painted:
+        each.setExportMode(True, {"antialias": True})
+    try:
+        yield
+    finally:
+        for each in painted:
+            each.setExportMode(False)
 
 
 def _bake_transforms(root: ET.Element) -> None:

@@ -95,3 +95,12 @@ def test_right_click_menu_has_one_image_export_and_not_pyqtgraphs(board):
         texts = [action.text() for action in menu.actions()]
         assert "Export..." not in texts
         assert [text for text in texts if "export" in text.lower()] == ["Export data…", "Export image…"]
+
+
+def test_svg_draws_scatter_symbols_as_shapes_not_a_squeezed_pixmap(board, tmp_path):
+    from geogui.engine.metrics import EvalRecord
+
+    board.append([EvalRecord(step=step, loss=2.0, perplexity=7.4) for step in (50, 100, 150)])
+    board.redraw()
+    [out] = board.export_image(tmp_path / "loss.svg", board.training.loss_plot)
+    assert not list(ET.parse(out).getroot().iter(f"{SVG}image"))
