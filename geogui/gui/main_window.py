@@ -13,14 +13,15 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
 from geogui import paths
 from geogui.engine.metrics import RunEvent
 from geogui.gui.app_icon import app_icon
 from geogui.gui.compared_runs import ComparedRuns
+from geogui.gui.dialog_folders import DialogKind, ask_folder, ask_save_path
 from geogui.gui.plots.board import PlotBoard
-from geogui.gui.plots.image_export import ExportTargetError
+from geogui.gui.plots.image_export import ExportTargetError, plot_file_stem
 from geogui.gui.run_actions import RunActions
 from geogui.gui.run_controller import FOLLOW_MS, STALL_AFTER_S, RunController
 from geogui.gui.settings_form.panel import SettingsPanel
@@ -291,9 +292,9 @@ class MainWindow(QMainWindow):
         self.nonfinite_alert = box
 
     def ask_open_run(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open run", str(paths.runs_dir()))
-        if folder:
-            self.open_run(Path(folder))
+        folder = ask_folder(self, "Open run", DialogKind.OPEN_RUN)
+        if folder is not None:
+            self.open_run(folder)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.controller.shutdown()
@@ -314,10 +315,9 @@ class MainWindow(QMainWindow):
         if run is None:
             self._warn("Nothing to export", "Open a run, or select one in the Runs panel, first.")
             return
-        out, chosen = QFileDialog.getSaveFileName(self, f"Export run {run.name}", str(Path.home() / f"{run.name}.csv"),
-                                                  ";;".join(RUN_EXPORT_FILTERS))
-        if out:
-            self.export_run_to(_with_suffix(Path(out), RUN_EXPORT_FILTERS.get(chosen, ".csv")), run)
+        out = ask_save_path(self, f"Export run {run.name}", run.name, RUN_EXPORT_FILTERS, DialogKind.RUN_EXPORT)
+        if out is not None:
+            self.export_run_to(out, run)
 
     def export_run_to(self, out: Path, run: Path | None = None) -> bool:
         """CSV / JSONL / summary (.md, .json) by the suffix of `out`; a failure is a message, not a crash."""
@@ -334,12 +334,13 @@ class MainWindow(QMainWindow):
         return True
 
     def ask_export_plots(self, plot=None, name: str | None = None) -> None:
-        stem = self.current_run.name if self.current_run is not None else "geogui"
+        run = self.current_run.name if self.current_run is not None else "geogui"
         title = f"Export plot {name}" if plot is not None else "Export all plots (one file per tab)"
-        out, chosen = QFileDialog.getSaveFileName(self, title, str(Path.home() / f"{stem}.png"),
-                                                  ";;".join(PLOT_EXPORT_FILTERS))
-        if out:
-            self.export_plots_to(_with_suffix(Path(out), PLOT_EXPORT_FILTERS.get(chosen, ".png")), plot)
+        # One plot: <run>-<plot>.png; all plots: <run>.png, written as <run>-<tab>.png per tab.
+        stem = plot_file_stem(run, name or "") if plot is not None else run
+        out = ask_save_path(self, title, stem, PLOT_EXPORT_FILTERS, DialogKind.PLOT_IMAGE)
+        if out is not None:
+            self.export_plots_to(out, plot)
 
     def ask_export_tensorboard(self) -> None:
         run = self.export_source()
@@ -349,9 +350,9 @@ class MainWindow(QMainWindow):
         if run is None:
             self._warn("Nothing to export", "Open a run, or select one in the Runs panel, first.")
             return
-        logdir = QFileDialog.getExistingDirectory(self, f"TensorBoard log directory for {run.name}", str(Path.home()))
-        if logdir:
-            self.export_tensorboard_to(Path(logdir), run)
+        logdir = ask_folder(self, f"TensorBoard log directory for {run.name}", DialogKind.TENSORBOARD)
+        if logdir is not None:
+            self.export_tensorboard_to(logdir, run)
 
     def export_tensorboard_to(self, logdir: Path, run: Path | None = None) -> bool:
         """Write the run as event files in LOGDIR/<run name>/ (`tensorboard --logdir LOGDIR` shows it)."""
@@ -373,7 +374,3 @@ class MainWindow(QMainWindow):
             return []
         self.status.show_notice("Exported " + ", ".join(path.name for path in written))
         return written
-
-
-def _with_suffix(path: Path, default: str) -> Path:
-    return path if path.suffix else path.with_suffix(default)

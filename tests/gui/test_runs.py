@@ -15,11 +15,12 @@ import threading
 import numpy as np
 import pandas
 import pytest
-from PySide6.QtWidgets import QInputDialog, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from geogui import paths
 from geogui.engine.checkpoint import latest_checkpoint
 from geogui.engine.metrics import BatchRecord
+from geogui.gui.widgets import runs_panel
 from geogui.rundir.meta import RunStatus, read_meta, write_meta
 from geogui.rundir.reader import read_lines
 from geogui.rundir.recorder import record_run
@@ -366,14 +367,14 @@ def test_rename_and_delete_from_the_panel(window, monkeypatch):
     panel = window.runs_panel
     panel.refresh()
     panel.select(path)
-    monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: ("new-name", True))
+    monkeypatch.setattr(runs_panel, "ask_new_name", lambda *args: "new-name")
     panel.rename_button.click()
     renamed = paths.runs_dir() / "new-name"
     assert renamed.is_dir() and not path.exists() and read_meta(renamed).name == "new-name"
     assert window.current_run == renamed and window.windowTitle() == "new-name — geogui"
     assert panel.selected_path() == renamed
     panel.select(keep)
-    monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: ("new-name", True))
+    monkeypatch.setattr(runs_panel, "ask_new_name", lambda *args: "new-name")
     panel.rename_button.click()
     assert keep.is_dir() and "a run with that name exists" in window.status.currentMessage()
 

@@ -57,7 +57,7 @@ def expected_scalars(run_dir) -> dict[str, list[tuple[int, float]]]:
                 add(tag, record["step"], record[field])
             for p, row in enumerate(record["rotation_angles"] or []):
                 for i, angle in enumerate(row):
-                    add(f"angles/p{p}_d{i}", record["step"], angle)
+                    add(f"angles/{experts[p]}_d{i}", record["step"], angle)
             for name, load in zip(experts, record["expert_load"]):
                 add(f"experts/load_{name}", record["step"], load)
             for name, activation in zip(ghosts, record["ghost_activation"]):
@@ -97,7 +97,7 @@ def test_export_round_trip_equals_metrics_jsonl(run_dir, tmp_path, capsys):
     accumulator, expected = assert_round_trip(run_dir, logdir / "run")
     # The names the issue promises, and the standard stretch without angles.
     assert len(expected["loss/total"]) == 8 and len(expected["eval/loss"]) == 2
-    assert [step for step, _ in expected["angles/p7_d3"]] == [5, 6, 7, 8]
+    assert [step for step, _ in expected["angles/G3_d3"]] == [5, 6, 7, 8]
     assert {"time/batch_s", "lr/model", "lr/rotation", "throughput/tokens_per_s", "memory/bytes",
             "loss/task", "loss/aux", "loss/penalty", "experts/load_E0", "experts/load_G3"} <= set(expected)
 

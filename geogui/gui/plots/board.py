@@ -15,12 +15,13 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange
+from geogui.gui.dialog_folders import DialogKind, ask_save_path
 from geogui.gui.plotdata.export_table import PlotDataError, write_plot_data
 from geogui.gui.plotdata.run_series import RunSeries
 from geogui.gui.plotdata.shown_series import X_AXES, RunView, ShownSeries
 from geogui.gui.plots.controls import SmoothingSlider
 from geogui.gui.plots.crosshair import Readout
-from geogui.gui.plots.image_export import ExportTargetError, ask_save_path, image_suffix, slug, write_image
+from geogui.gui.plots.image_export import ExportTargetError, image_suffix, plot_file_stem, slug, write_image
 from geogui.gui.plots.mode_marks import marks_of
 from geogui.gui.plots.mode_marks import mode_label as _mode_label
 from geogui.gui.plots.overlays import Overlay
@@ -91,6 +92,9 @@ class PlotBoard(QWidget):
         plot.needs_redraw.connect(lambda tab=tab: self._on_view_changed(tab))
         plot.export_data_requested.connect(self.ask_export_data)
         plot.export_image_requested.connect(self.ask_export_image)
+        # pyqtgraph's scene adds its own "Export..." to every right-click menu: a second image export
+        # beside the plot's, whose SVG holds the whole tab. The plot's own entries are the ones to use.
+        plot.scene().contextMenu = []
 
     def _lay_out(self) -> None:
         controls = QHBoxLayout()
@@ -282,7 +286,8 @@ class PlotBoard(QWidget):
 
     def ask_export_data(self, plot: Plot) -> None:
         name = self._plot_name(plot)
-        out = ask_save_path(self, f"Export data of {name}", name, DATA_FILTERS)
+        out = ask_save_path(self, f"Export data of {name}", plot_file_stem(self.run_label, name), DATA_FILTERS,
+                            DialogKind.PLOT_DATA)
         if out is not None:
             try:
                 self.export_data(out, plot)
@@ -291,7 +296,8 @@ class PlotBoard(QWidget):
 
     def ask_export_image(self, plot: Plot) -> None:
         name = self._plot_name(plot)
-        out = ask_save_path(self, f"Export image of {name}", name, IMAGE_FILTERS)
+        out = ask_save_path(self, f"Export image of {name}", plot_file_stem(self.run_label, name), IMAGE_FILTERS,
+                            DialogKind.PLOT_IMAGE)
         if out is not None:
             try:
                 self.export_image(out, plot)

@@ -1,4 +1,4 @@
-"""Plots written as PNG or SVG, and the save dialog the plots' export entries share."""
+"""Plots written as PNG or SVG."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pyqtgraph as pg
 import pyqtgraph.exporters
-from PySide6.QtWidgets import QFileDialog, QWidget
+
+from geogui.gui.plots.svg_render import render_svg
 
 IMAGE_SUFFIXES = (".png", ".svg")
 
@@ -29,56 +30,22 @@ def write_image(item, target: Path, suffix: str) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "ab"):  # fails with the reason when the target is not writable
             pass
+        if suffix == ".png":
+            pg.exporters.ImageExporter(item).export(str(target))
+        else:
+            # Not pyqtgraph's SVGExporter: its clean-up cannot parse the closed paths ("... Z") that
+            # recent Qt writes (pyqtgraph issue #3495), and what Qt writes alone needs the fixes in svg_render.
+            render_svg(item, target)
     except OSError as exc:
         raise ExportTargetError(f"{target}: cannot write ({exc.strerror or exc})") from None
-    exporter = (pg.exporters.ImageExporter(item) if suffix == ".png" else pg.exporters.SVGExporter(item))
-    try:
-        exporter.export(str(target))
-    except OSError as exc:
-        raise ExportTargetError(f"{target}: cannot write ({exc.strerror or exc})") from None
-    except ValueError:
-        if suffix != ".svg":
-            raise
-        # pyqtgraph's SVG clean-up cannot parse the closed paths ("... Z") that recent Qt writes
-        # (pyqtgraph issue #3495); Qt's own SVG generator draws the same scene region instead.
-        _render_svg(item, target)
     if not target.is_file() or target.stat().st_size == 0:
         raise ExportTargetError(f"{target}: the image could not be written")
 
 
-def _render_svg(item, target: Path) -> None:
-    from PySide6.QtCore import QRectF
-    from PySide6.QtGui import QPainter
-    from PySide6.QtSvg import QSvgGenerator
-
-    source = item.sceneBoundingRect()
-    generator = QSvgGenerator()
-    generator.setFileName(str(target))
-    generator.setSize(source.size().toSize())
-    generator.setViewBox(QRectF(0, 0, source.width(), source.height()))
-    views = item.scene().views()
-    if views:  # at the default 72 dpi, text and axes would be drawn at 72/96 of the data's scale
-        generator.setResolution(views[0].logicalDpiX())
-    painter = QPainter(generator)
-    try:
-        painter.fillRect(QRectF(0, 0, source.width(), source.height()), pg.mkColor("w"))
-        item.scene().render(painter, QRectF(0, 0, source.width(), source.height()), source)
-    finally:
-        painter.end()
-
-
-def ask_save_path(parent: QWidget, title: str, name: str, filters: dict[str, str]) -> Path | None:
-    """A file chosen in a save dialog, given the chosen filter's suffix when it has none of them."""
-    first_suffix = next(iter(filters.values()))
-    out, chosen = QFileDialog.getSaveFileName(parent, title, str(Path.home() / f"{slug(name)}{first_suffix}"),
-                                              ";;".join(filters))
-    if not out:
-        return None
-    out = Path(out)
-    if out.suffix.lower() not in filters.values():
-        out = out.with_name(out.name + filters.get(chosen, first_suffix))
-    return out
-
-
 def slug(text: str) -> str:
     return "-".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+
+
+def plot_file_stem(run: str, plot_name: str) -> str:
+    """`<run>-<plot>`: a second plot exported from the same run does not take the first one's name."""
+    return f"{run}-{slug(plot_name)}" if run else slug(plot_name)

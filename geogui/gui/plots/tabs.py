@@ -174,7 +174,7 @@ class TrainingTab(Tab):
         for p, curves in enumerate(self.angle_curves):
             if view == ALL_ANGLES or view == p:
                 for i, curve in enumerate(curves):
-                    self.angle_plot.draw(curve, run.shown(f"p{p} d{i}", angles[:, p * r + i]))
+                    self.angle_plot.draw(curve, run.shown(f"{self._presentation_name(p)} d{i}", angles[:, p * r + i]))
 
     def _title_batch_time(self, series: RunSeries) -> None:
         """Mean batch time of each mode so far, in the batch-time plot's title: the cost of each mode."""

@@ -37,6 +37,9 @@ from geogui.rundir.layout import RunLogError
 from geogui.rundir.meta import RunStatus
 
 REFRESH_MS = 2000
+NAME_MIN_WIDTH = 150
+NAME_MAX_SHARE = 0.8  # of the panel's width: the status stays in view beside a long name
+RENAME_MIN_CHARS = 48  # the rename field shows a name this long whole
 COLUMNS = ("Run", "Status", "Steps", "Final loss", "Modes", "Date")
 NAME, STATUS, STEPS, LOSS, MODES, DATE = range(len(COLUMNS))
 PATH_ROLE = Qt.ItemDataRole.UserRole
@@ -78,9 +81,15 @@ class RunsPanel(QWidget):
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # A run's name is "<date>-<time>-<mode>-<suffix>": cut in the middle, the mode and the suffix
+        # that tell runs of one day apart stay readable (the date has its own column).
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.tree.header()
         header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(NAME, 150)
+        header.resizeSection(NAME, NAME_MIN_WIDTH)
+        self._name_width_chosen = False  # once the user drags the column's edge, it keeps their width
+        self._resizing_name = False
+        header.sectionResized.connect(self._on_section_resized)
         for column in (STATUS, STEPS, LOSS, MODES, DATE):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemChanged.connect(self._on_item_changed)
@@ -147,14 +156,36 @@ class RunsPanel(QWidget):
         self.tree.blockSignals(False)
         if selected in self._items:
             self.select(selected)
+        self._fit_name_column()
         self._update_buttons()
         if self.ticked() != ticked_before:
             self.ticked_changed.emit(self.ticked())
         self.refreshed.emit()
 
+    def _fit_name_column(self) -> None:
+        """Wide enough for the longest name, up to NAME_MAX_SHARE of the panel (longer names are cut
+        in the middle and shown whole in their tooltip)."""
+        if self._name_width_chosen or not self._items:
+            return
+        wanted = self.tree.sizeHintForColumn(NAME) + self.tree.indentation() // 2
+        most = max(NAME_MIN_WIDTH, round(self.width() * NAME_MAX_SHARE))  # the tree fills the panel
+        self._resizing_name = True
+        try:
+            self.tree.header().resizeSection(NAME, max(NAME_MIN_WIDTH, min(wanted, most)))
+        finally:
+            self._resizing_name = False
+
+    def _on_section_resized(self, column: int, _old: int, _new: int) -> None:
+        if column == NAME and not self._resizing_name and self.isVisible():
+            self._name_width_chosen = True
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_name_column()
+
     def _fill(self, item: QTreeWidgetItem, run: RunInfo) -> None:
         texts = _row_texts(run)
-        tooltip = run.problem or str(run.path)
+        tooltip = f"{run.name}\n{run.problem or run.path}"
         for column, text in texts.items():
             item.setText(column, text)
             item.setToolTip(column, tooltip)
@@ -215,8 +246,8 @@ class RunsPanel(QWidget):
         path = self.selected_path()
         if path is None:
             return
-        name, ok = QInputDialog.getText(self, "Rename run", "New name:", QLineEdit.EchoMode.Normal, path.name)
-        if ok and name.strip() and name.strip() != path.name:
+        name = ask_new_name(self, path.name)
+        if name is not None and name.strip() and name.strip() != path.name:
             self.rename(path, name)
 
     def rename(self, path: Path, new_name: str) -> Path | None:
@@ -264,3 +295,18 @@ class RunsPanel(QWidget):
         self.refresh()
         return True
 
+
+def ask_new_name(parent: QWidget, name: str) -> str | None:
+    """The new name typed for the run `name`, or None when cancelled. The field is wide enough to show
+    a whole run name (QInputDialog.getText's is a third of one)."""
+    dialog = QInputDialog(parent)
+    dialog.setWindowTitle("Rename run")
+    dialog.setLabelText("New name:")
+    dialog.setTextEchoMode(QLineEdit.EchoMode.Normal)
+    dialog.setTextValue(name)
+    metrics = dialog.fontMetrics()
+    text_width = max(metrics.horizontalAdvance(name), metrics.averageCharWidth() * RENAME_MIN_CHARS)
+    field = dialog.findChild(QLineEdit)
+    if field is not None:
+        field.setMinimumWidth(text_width + 4 * metrics.averageCharWidth())  # room for the frame and cursor
+    return dialog.textValue() if dialog.exec() == QInputDialog.DialogCode.Accepted else None

@@ -2,7 +2,8 @@
 TensorBoard event files (`tensorboard_export`, an optional extra).
 
 The CSV is plain RFC 4180 (csv module, header row, '.' decimals, empty cells for missing values), so
-it opens in a spreadsheet and in pandas.read_csv. Angles are flattened to angle_p{p}_d{i}, expert
+it opens in a spreadsheet and in pandas.read_csv. Angles are flattened to angle_<expert>_d{i} (the
+expert each presentation is forced to, as the plots name it: angle_E0_d0 … angle_G3_d3), expert
 loads to load_<expert>, ghost activations to ghost_<ghost>; the eval loss sits on the rows of the
 steps where an evaluation ran.
 
@@ -27,6 +28,7 @@ import numpy as np
 from geogui.engine.metrics import DEVICE_FLOAT32
 from geogui.rundir.columns import MATRIX_FIELDS, RunColumns
 from geogui.rundir.export.errors import ExportError
+from geogui.rundir.export.names import angle_names
 from geogui.rundir.export.tensorboard import TensorBoardUnavailable, write_tensorboard
 from geogui.rundir.meta import RunMeta, read_meta
 from geogui.rundir.reader import read_columns, read_lines
@@ -51,7 +53,7 @@ def _names(model: ModelSettings) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def csv_header(model: ModelSettings) -> list[str]:
     experts, ghosts = _names(model)
-    angle_columns = [f"angle_p{p}_d{i}" for p in range(model.presentations) for i in range(model.rotation_dimensions)]
+    angle_columns = [f"angle_{name}" for name in angle_names(model)]
     return [*SCALAR_COLUMNS, "eval_loss", *angle_columns, *(f"load_{e}" for e in experts),
             *(f"ghost_{g}" for g in ghosts)]
 

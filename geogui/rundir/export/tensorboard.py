@@ -10,7 +10,8 @@ side by side in `tensorboard --logdir LOGDIR`. Each record becomes, at its step:
 
 - scalars: `loss/*` (total and every term), `time/*`, `lr/*`, `throughput/tokens_per_s`,
   `memory/bytes`, `rotation/penalty_weight`, `experts/saturation`, `progress/epoch`;
-  `angles/p{p}_d{i}` (batches that have angles), `experts/load_<expert>`,
+  `angles/<expert>_d{i}` (batches that have angles; the presentation named by the expert it is
+  forced to, as on the plots), `experts/load_<expert>`,
   `experts/ghost_activation_<ghost>`; `eval/loss` and `eval/perplexity`;
 - a text event `mode_changes` per mode or penalty-weight change;
 - the settings, flattened to `section.field`, as hparams.
@@ -27,12 +28,14 @@ import math
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeChange
 from geogui.rundir.export.errors import ExportError
+from geogui.rundir.export.names import angle_names
 from geogui.rundir.meta import RunMeta, model_settings_of, read_meta
 from geogui.rundir.reader import read_records
+from geogui.settings import ModelSettings
 
 INSTALL_HINT = 'TensorBoard support is an optional extra: pip install "geogui[tensorboard]"'
 
@@ -63,8 +66,9 @@ def require_tensorboard() -> None:
         raise TensorBoardUnavailable(INSTALL_HINT)
 
 
-def angle_tag(presentation: int, dimension: int) -> str:
-    return f"angles/p{presentation}_d{dimension}"
+def angle_tags(model: ModelSettings) -> list[str]:
+    """One tag per rotation angle, presentation-major as the records hold them: angles/E0_d0, …"""
+    return [f"angles/{name}" for name in angle_names(model)]
 
 
 def flat_hparams(settings: dict[str, Any], prefix: str = "") -> dict[str, bool | int | float | str]:
@@ -99,6 +103,7 @@ class TensorBoardMirror:
 
         self.logdir = Path(logdir)
         self._experts, self._ghosts = expert_names(settings)
+        self._angle_tags = angle_tags(model_settings_of(settings))
         self._writer = SummaryWriter(log_dir=str(self.logdir), flush_secs=flush_secs)
         experiment, session_start, self._session_end = hparams(flat_hparams(settings),
                                                                {tag: math.nan for tag in HPARAM_METRICS})
@@ -132,8 +137,8 @@ class TensorBoardMirror:
         for field, tag in BATCH_SCALARS.items():
             add(tag, getattr(record, field), step, walltime=wall)
         if record.rotation_angles is not None:
-            for (p, i), angle in _enumerate2d(record.rotation_angles):
-                add(angle_tag(p, i), angle, step, walltime=wall)
+            for tag, angle in zip(self._angle_tags, record.rotation_angles.ravel().tolist()):
+                add(tag, angle, step, walltime=wall)
         for name, load in zip(self._experts, record.expert_load.tolist()):
             add(f"experts/load_{name}", load, step, walltime=wall)
         for name, activation in zip(self._ghosts, record.ghost_activation.tolist()):
@@ -145,12 +150,6 @@ class TensorBoardMirror:
     def close(self) -> None:
         self._writer.file_writer.add_summary(self._session_end)
         self._writer.close()
-
-
-def _enumerate2d(array) -> Iterable[tuple[tuple[int, int], float]]:
-    for p, row in enumerate(array.tolist()):
-        for i, value in enumerate(row):
-            yield (p, i), value
 
 
 def _start_epoch(meta: RunMeta) -> float:
