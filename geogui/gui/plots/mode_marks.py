@@ -174,7 +174,7 @@ def _paint_pauses(painter: QPainter, px: _Pixels, pauses: Sequence[PauseMark], c
         left, right = px.span(pause.left, pause.right)
         if right - left >= WIDE_PX:
             grey = QColor(PAUSE_COLOR)
-            grey.setAlpha(60)
+            grey.setAlpha(45)
             painter.fillRect(QRectF(left, stretch_rows[0], right - left, stretch_rows[1] - stretch_rows[0]), grey)
         else:
             painter.setPen(pen)
