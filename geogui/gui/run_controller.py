@@ -214,6 +214,7 @@ class RunController(QObject):
         self.panel.set_raw(*PENALTY_FIELD, change.penalty_weight)
 
     def on_event(self, event: RunEvent) -> None:
+        self.plots.add_event(event)  # a pause is marked on the plots
         if event.event in ("paused", "resumed"):
             self._set_paused(event.event == "paused")  # the trainer also pauses itself on a non-finite loss
         if event.event == "device_fallback":

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeChange, split_at_mode_changes
+from geogui.engine.metrics import (BatchRecord, EvalRecord, EventKind, LoggedRecord, ModeChange, RunEvent,
+                                   split_at_mode_changes)
 from geogui.gui.plotdata.growable import GrowableArray
 from geogui.gui.plotdata.level_of_detail import DEFAULT_CAPACITY, LevelOfDetail
 from geogui.gui.plotdata.smoothing import DEFAULT_WEIGHT, SegmentedEma, debiased_ema
@@ -87,6 +88,7 @@ class RunSeries:
         self.nonfinite_step = GrowableArray()
         self.segments: list[ModeSegment] = []
         self.mode_changes: list[ModeChange] = []
+        self.pauses: list[int] = []  # the step after which training paused, once per pause
 
     def __len__(self) -> int:
         """Rows held (every batch's, or two per bin once the store has coarsened)."""
@@ -235,20 +237,32 @@ class RunSeries:
                 start = stop
             if change is not None:
                 add_mode_change(change)
+        self.add_events(columns.events)
 
     def extend_records(self, records: list[LoggedRecord]) -> None:
         """Records as read from a run's metrics.jsonl, in order: batches and evaluations in runs of
-        consecutive records, mode changes as they come; other events are not plotted."""
+        consecutive records, mode changes as they come, pauses marked; other events are not plotted."""
         for part in split_at_mode_changes(records):
             if isinstance(part, ModeChange):
                 self.add_mode_change(part)
             else:
                 self.append(part)
+        self.add_events([record for record in records if isinstance(record, RunEvent)])
 
     def add_mode_change(self, change: ModeChange) -> None:
         self.mode_changes.append(change)
         if not self.segments or self.segments[-1].mode != change.mode:
             self.segments.append(ModeSegment(change.step, change.mode))
+
+    def add_events(self, events) -> None:
+        """Events as logged; the plots mark pauses, and no other kind."""
+        for event in events:
+            self.add_event(event)
+
+    def add_event(self, event: RunEvent) -> None:
+        # A pause logged twice at one step (a second pause with no batch between) is one mark.
+        if event.event == EventKind.PAUSED and (not self.pauses or self.pauses[-1] != event.step):
+            self.pauses.append(int(event.step))
 
     def angle_norms(self) -> np.ndarray:
         """(steps, P): the Euclidean norm of each presentation's angle vector."""

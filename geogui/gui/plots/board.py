@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
-from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange
+from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent
 from geogui.gui.dialog_folders import DialogKind, ask_save_path
 from geogui.gui.plotdata.export_table import PlotDataError, write_plot_data
 from geogui.gui.plotdata.run_series import RunSeries
@@ -22,9 +22,9 @@ from geogui.gui.plotdata.shown_series import X_AXES, RunView, ShownSeries
 from geogui.gui.plots.controls import SmoothingSlider
 from geogui.gui.plots.crosshair import Readout
 from geogui.gui.plots.image_export import ExportTargetError, image_suffix, plot_file_stem, slug, write_image
-from geogui.gui.plots.mode_marks import marks_of
+from geogui.gui.plots.mode_marks import marks_of, pauses_of
 from geogui.gui.plots.mode_marks import mode_label as _mode_label
-from geogui.gui.plots.overlays import Overlay
+from geogui.gui.plots.overlays import Overlay, compared_strips
 from geogui.gui.plots.plot import Plot
 from geogui.gui.plots.redraw_budget import RedrawBudget
 from geogui.gui.plots.tabs import ANGLE_NORMS, ExpertsTab, LearningRatesTab, Tab, ThroughputTab, TrainingTab
@@ -140,6 +140,11 @@ class PlotBoard(QWidget):
         self.series.add_mode_change(change)
         self._mark_stale()
 
+    def add_event(self, event: RunEvent) -> None:
+        """A run's event as it happens: a pause is marked on every plot."""
+        self.series.add_event(event)
+        self._mark_stale()
+
     def _mark_stale(self) -> None:
         for tab in self.plot_tabs:
             tab.stale = True
@@ -177,8 +182,6 @@ class PlotBoard(QWidget):
         comparing = self.comparing
         for plot in self.all_plots:
             plot.comparison.show(comparing)
-        for plot in self.all_plots:
-            plot.mode_marks.setVisible(not comparing)
         if not comparing:
             self.training.show_angle_view()
 
@@ -199,16 +202,19 @@ class PlotBoard(QWidget):
         self.redrawn.emit(len(self.series))
 
     def redraw_tab(self, index: int) -> None:
-        """Draw one tab, with the mode segments and changes at today's x positions (the other tabs
-        catch up when they are shown)."""
+        """Draw one tab, with the mode segments, changes and pauses at today's x positions (runs compared:
+        a mode strip per run), the other tabs catching up when they are shown."""
         tab, run = self.plot_tabs[index], self.run_view()
-        bands, marks = marks_of(run)
-        for plot in tab.plots:
-            plot.mode_marks.set_marks(bands, marks)
         if self.comparing:
+            strips = compared_strips(self.overlays, run)
             for plot in tab.plots:
+                plot.mode_marks.set_marks(strips=strips)
                 plot.comparison.draw(self.overlays, run)
         else:
+            bands, marks = marks_of(run)
+            pauses = pauses_of(run)
+            for plot in tab.plots:
+                plot.mode_marks.set_marks(bands, marks, pauses)
             tab.draw(run)
         for plot in tab.plots:
             plot.fit_view()

@@ -14,7 +14,7 @@ from geogui.gui.plotdata.run_series import RunSeries
 from geogui.gui.plotdata.shown_series import RunView
 from geogui.gui.plots.crosshair import MouseFollower
 from geogui.gui.plots.mode_marks import mode_label
-from geogui.gui.plots.overlays import CompareSpec
+from geogui.gui.plots.overlays import CompareSpec, compared_batch_times
 from geogui.gui.plots.plot import Plot
 from geogui.gui.plots.redraw_budget import RedrawBudget, TimedGraphicsLayoutWidget
 from geogui.gui.plots.style import NONFINITE_COLOR, curve_color, faint
@@ -84,7 +84,7 @@ class TrainingTab(Tab):
         self.angle_view.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         super().__init__(budget, x_label, [QLabel("Angles"), self.angle_view])
         self.batch_time_plot = self.add_plot("Batch time", "ms", CompareSpec(
-            "Batch time", lambda s: s.batch_ms.view(), title_of=_mean_batch_times))
+            "Batch time", lambda s: s.batch_ms.view(), title_of=compared_batch_times))
         self.batch_time_curve = self.batch_time_plot.add_curve(pen=pg.mkPen("#37474f"))
         self.loss_plot = self.add_plot("Loss", "loss", CompareSpec(
             "Loss (smoothed over raw)", lambda s: s.loss.view(), smoothed=True), legend=True)
@@ -186,12 +186,6 @@ class TrainingTab(Tab):
             for mode in series.modes_trained()
         ]
         self.batch_time_plot.set_title_text("Batch time — mean per mode: " + " · ".join(parts))
-
-
-def _mean_batch_times(runs: list[tuple[str, RunSeries]]) -> str | None:
-    """The compared runs' mean batch times, in the batch-time plot's title."""
-    means = [f"{label} {series.mean_batch_ms():.1f} ms" for label, series in runs if len(series)]
-    return "Batch time — mean: " + " · ".join(means) if means else None
 
 
 class LearningRatesTab(Tab):

@@ -91,10 +91,10 @@ def test_a_label_sits_right_of_its_line_inside_its_own_segment(board, qtbot):
     assert mark.label == "Standard  w=0.001"
 
 
-def test_comparing_hides_the_marks_and_showing_the_run_again_brings_them_back(board):
+def test_comparing_draws_strips_instead_of_tints_and_showing_the_run_again_brings_them_back(board):
     _train_with_switches(board, 2, 10, 10)
     marks = board.batch_time_plot.mode_marks
     board.set_overlays([Overlay("other", board.series), Overlay("this")])
-    assert not marks.isVisible()
+    assert marks.isVisible() and not marks.bands and not marks.marks and len(marks.strips) == 2
     board.set_overlays([])
-    assert marks.isVisible() and len(marks.marks) == 2
+    assert marks.isVisible() and len(marks.marks) == 2 and not marks.strips
