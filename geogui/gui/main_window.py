@@ -20,6 +20,7 @@ from geogui.engine.metrics import RunEvent
 from geogui.gui.app_icon import app_icon
 from geogui.gui.compared_runs import ComparedRuns
 from geogui.gui.dialog_folders import DialogKind, ask_folder, ask_save_path
+from geogui.gui.field_keys import FieldKeys
 from geogui.gui.plots.board import PlotBoard
 from geogui.gui.plots.image_export import ExportTargetError, plot_file_stem
 from geogui.gui.run_actions import RunActions
@@ -30,6 +31,7 @@ from geogui.gui.widgets.about_dialog import AboutDialog
 from geogui.gui.widgets.nonfinite_alert import NonFiniteAlert
 from geogui.gui.widgets.presets import PresetBar
 from geogui.gui.widgets.runs_panel import REFRESH_MS, RunsPanel
+from geogui.gui.widgets.shortcuts_dialog import ShortcutsDialog
 from geogui.gui.widgets.status_bar import RunStatusBar
 from geogui.gui.widgets.toolbar import RunToolbar
 from geogui.gui.worker import METRICS_INTERVAL_S, TrainingSession
@@ -60,6 +62,7 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
         self.warning_box: QMessageBox | None = None
         self.about_box: AboutDialog | None = None
+        self.shortcuts_box: ShortcutsDialog | None = None
         self.nonfinite_alert: NonFiniteAlert | None = None
 
         self.plots = PlotBoard()
@@ -80,6 +83,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._wire_controls()
         self._wire_panels()
+        self._wire_field_keys()
 
         self._mirror_panel_in_toolbar()
         self._update_actions()
@@ -134,6 +138,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(toggle_runs)
 
         help_menu = bar.addMenu("&Help")
+        help_menu.addAction("Keyboard Shortcuts", self.show_shortcuts).setMenuRole(QAction.MenuRole.NoRole)
         about = help_menu.addAction("About geogui", self.show_about)
         about.setMenuRole(QAction.MenuRole.AboutRole)
 
@@ -170,6 +175,7 @@ class MainWindow(QMainWindow):
         actions.stop.triggered.connect(controller.stop)
         actions.mode_chosen.connect(controller.choose_mode)
         actions.penalty_entered.connect(controller.enter_penalty)
+        actions.penalty_refused.connect(lambda reason: self.status.show_notice(f"Penalty weight refused: {reason}"))
         actions.resume_selected.triggered.connect(lambda: self._for_selected(self.resume_run))
         controller.state_changed.connect(lambda _state: self._update_actions())
         controller.paused_changed.connect(actions.set_paused)
@@ -193,9 +199,16 @@ class MainWindow(QMainWindow):
         self.runs_panel.deleted.connect(self._on_run_deleted)
         self.runs_panel.message.connect(self.status.show_notice)
 
+    def _wire_field_keys(self) -> None:
+        self.field_keys = FieldKeys(self.plots, self.status.show_notice, self.run_actions.pause, self)
+        self.field_keys.watch(self.run_actions.penalty, numeric=True, leave_on_enter=True)
+        for field, numeric in self.panel.text_fields():
+            self.field_keys.watch(field, numeric)
+
     def _update_actions(self) -> None:
         state = self.controller.state
-        self.run_actions.enable(start=not state.trains_here and self.panel.is_valid(), steer=state.steerable)
+        self.run_actions.enable(start=state.may_start and self.panel.is_valid(), steer=state.steerable,
+                                why_no_start=self.controller.why_no_start())
         # A running trainer cannot change its model or data; only mode and penalty weight are live.
         self.panel.setEnabled(not state.trains_here)
         self.presets.setEnabled(not state.trains_here)
@@ -265,6 +278,11 @@ class MainWindow(QMainWindow):
         return self.controller.paused
 
     # -- dialogs ----------------------------------------------------------------------------------
+    def show_shortcuts(self) -> None:
+        box = ShortcutsDialog(self)
+        box.open()  # not exec(), like About
+        self.shortcuts_box = box
+
     def show_about(self) -> None:
         box = AboutDialog(self.controller.device_description, paths.config_dir(), paths.runs_dir(), parent=self)
         box.open()  # not exec(): never block the event loop while a run is plotting

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QWidget
 
 from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeChange, RunEvent, RunFinished, RunStarted
 from geogui.gui.followed_run import FollowedRun
+from geogui.gui.panel_during_run import PanelDuringRun
 from geogui.gui.plotdata.run_source import LoadedRun, load_run, shape_from_meta
 from geogui.gui.plots.board import PlotBoard
 from geogui.gui.settings_form.panel import SettingsPanel
@@ -69,6 +70,7 @@ class RunController(QObject):
         self._nonfinite: RunEvent | None = None  # a non-finite report waiting for the pause it causes
         self._good_checkpoint = 0  # the step of the checkpoint kept after it
         self._after_session: Callable[[], object] | None = None  # once the session has ended (resume, restart)
+        self.panel_during_run = PanelDuringRun(panel)  # shows the run's settings, then the user's again
         self.follow_timer = QTimer(self)
         self.follow_timer.setInterval(follow_ms)
         self.follow_timer.timeout.connect(self.poll_followed_run)
@@ -101,6 +103,11 @@ class RunController(QObject):
         if notes:
             self.status.show_notice("; ".join(notes))
 
+    def why_no_start(self) -> str | None:  # when the reason is not plain to see
+        following = self.state is RunState.FOLLOWING and self.current_run is not None
+        return (f"Not while following {self.current_run.name}, which another process trains: Start is possible "
+                "again once that run ends, or after opening another run") if following else None
+
     # -- the controls -----------------------------------------------------------------------------
     def toggle_pause(self) -> None:
         if self.steering.toggle_pause(self.paused):
@@ -116,6 +123,8 @@ class RunController(QObject):
 
     def enter_penalty(self, text: str) -> None:
         self.steering.set_penalty(text)
+        if self.state.trains_here and self.panel.settings() is not None:  # the panel goes back when it ends
+            self.status.show_notice(f"Penalty weight {text}: for this run only, from its next batch")
 
     # -- training here ----------------------------------------------------------------------------
     def start(self) -> bool:
@@ -125,6 +134,7 @@ class RunController(QObject):
             return False
         if self._persist:
             self.save_settings(settings)
+        self.panel_during_run.keep()
         self._start_session(settings)
         return True
 
@@ -141,9 +151,11 @@ class RunController(QObject):
         except RunRefused as exc:
             self.warning.emit("Cannot resume", str(exc))
             return False
+        self.panel_during_run.keep()
         self.panel.set_settings(settings)  # the panel shows the settings being trained
         self._start_session(settings, resume_dir=path)
-        self.status.show_notice(f"Resuming {path.name} from its latest checkpoint…")
+        self.status.show_notice(f"Resuming {path.name} from its latest checkpoint; the Settings panel shows its "
+                                "settings until it ends, then yours again")
         return True
 
     def _start_session(self, settings: Settings, resume_dir: Path | None = None) -> None:
@@ -176,6 +188,7 @@ class RunController(QObject):
             self.status.show_notice("Stopping the run…")
             self.session.shutdown()
             self._drop_session()
+            self.panel_during_run.give_back()  # the settings saved on closing are the user's, not the run's
         self.follow_timer.stop()
 
     def save_settings(self, settings: Settings) -> None:
@@ -262,6 +275,9 @@ class RunController(QObject):
             self._drop_session()
             self.runs_panel.protected.clear()
             self.runs_panel.refresh()
+            if restored := self.panel_during_run.give_back():  # after the run's last word, not instead of it
+                self.status.show_notice(f"{self.status.currentMessage()} · the Settings panel is back to your "
+                                        f"settings (that run's own: {', '.join(restored)})".lstrip(" ·"))
         action, self._after_session = self._after_session, None
         if action is not None:
             action()

@@ -35,6 +35,12 @@ class RunState(Enum):
         return self in (RunState.TRAINING, RunState.STOPPING)
 
     @property
+    def may_start(self) -> bool:
+        """Start may start a run here: not while one trains here, nor while one another process writes
+        is followed (Start would quietly stop following it, and two runs would share the machine)."""
+        return self is RunState.IDLE
+
+    @property
     def steerable(self) -> bool:
         """Pause and Stop reach a trainer."""
         return self in (RunState.TRAINING, RunState.FOLLOWING)

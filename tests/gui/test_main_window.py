@@ -94,8 +94,10 @@ def test_pause_resume_stop_from_the_toolbar(qtbot, make_window):
 def test_keyboard_shortcuts(make_window):
     toolbar = make_window().toolbar
     assert toolbar.start_action.shortcut().toString() == "Ctrl+R"
-    assert [s.toString() for s in toolbar.pause_action.shortcuts()] == ["Space", "Ctrl+P"]
+    # Ctrl+P first: the menu shows it, and it pauses even from a text field (where Space types).
+    assert [s.toString() for s in toolbar.pause_action.shortcuts()] == ["Ctrl+P", "Space"]
     assert toolbar.stop_action.shortcut().toString() == "Ctrl+."
+    assert [toolbar.mode_actions[mode].shortcut().toString() for mode in Mode] == ["Ctrl+1", "Ctrl+2", "Ctrl+3"]
 
 
 def test_a_mode_click_mid_run_changes_the_following_batches_and_marks_every_plot(qtbot, make_window):
@@ -106,6 +108,9 @@ def test_a_mode_click_mid_run_changes_the_following_batches_and_marks_every_plot
     change = changed.args[0]
     assert (change.mode, change.previous_mode) == ("geometric", "geometric_fast")
     qtbot.waitUntil(lambda: plotted(window) >= change.step + 2, timeout=TIMEOUT_MS)
+    # While it trains, the (locked) panel shows the run's settings, the live change included.
+    assert window.panel.editor("run", "mode").raw_value() is Mode.GEOMETRIC
+    assert window.run_actions.checked_mode() is Mode.GEOMETRIC
     stop_and_wait(qtbot, window)
     batches = [r for r in read_metrics(only_run_dir()) if r["kind"] == "batch"]
     assert {r["mode"] for r in batches if r["step"] < change.step} == {"geometric_fast"}
@@ -114,8 +119,10 @@ def test_a_mode_click_mid_run_changes_the_following_batches_and_marks_every_plot
     shown = window.plots.current_tab().plots
     assert all([m.x for m in plot.mode_marks.marks] == [change.step - 0.5] for plot in shown)
     assert [s.mode for s in window.plots.series.segments] == ["geometric_fast", "geometric"]
-    assert window.panel.editor("run", "mode").raw_value() is Mode.GEOMETRIC
-    assert window.run_actions.checked_mode() is Mode.GEOMETRIC
+    # The change was that run's: the next run starts from the user's settings, and the status bar says so.
+    assert window.panel.editor("run", "mode").raw_value() is Mode.GEOMETRIC_FAST
+    assert window.run_actions.checked_mode() is Mode.GEOMETRIC_FAST
+    assert "Settings panel is back to your settings (that run's own: mode)" in window.status.currentMessage()
 
 
 def test_penalty_weight_entered_mid_run_reaches_the_trainer(qtbot, make_window):

@@ -203,7 +203,8 @@ def test_following_a_directory_while_a_background_thread_writes_it(qtbot, window
     try:
         assert first_half.wait(60)
         assert window.open_run(followed) and window.following
-        assert window.status.run_state.text() == "followed: running"
+        assert window.status.run_state.text() == "followed"  # its trainer's state is beside it
+        assert window.status.follow_state.text().startswith("following · ")
         half = len([line for line in lines[: len(lines) // 2] if json.loads(line)["kind"] == "batch"])
         qtbot.waitUntil(lambda: len(window.plots.series) == half, timeout=TIMEOUT_MS)
         go_on.set()

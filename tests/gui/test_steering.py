@@ -127,3 +127,27 @@ def test_a_bad_penalty_weight_is_refused_before_anything_is_written(qtbot, tmp_p
     (run / "meta.json").write_text(json.dumps(meta))
     qtbot.waitUntil(lambda: not window.following, timeout=TIMEOUT_MS)
     assert not window.toolbar.pause_action.isEnabled()
+
+
+def test_a_followed_run_shows_one_state_at_a_time_and_start_is_off_saying_why(qtbot, tmp_path):
+    window = MainWindow(tiny_settings(), persist=False, follow_ms=20)
+    qtbot.addWidget(window)
+    run = live_run_dir("from-terminal")
+    assert window.toolbar.start_action.isEnabled()
+    assert window.open_run(run) and window.following
+    status = window.status
+    # The trainer's state (alive, paused, stalled) says it; not also the file's "running" beside it.
+    assert status.run_state.text() == "from-terminal" and status.follow_state.text() == "following · alive"
+    window.controller._set_paused(True)  # as when the trainer confirms a pause
+    qtbot.waitUntil(lambda: status.follow_state.text() == "following · paused", timeout=TIMEOUT_MS)
+    assert "running" not in status.run_state.text()
+    # Start would quietly stop following and train a second run on the same machine.
+    assert not window.toolbar.start_action.isEnabled()
+    assert "another process trains" in window.toolbar.start_action.toolTip()
+    meta = json.loads((run / "meta.json").read_text())
+    meta["status"] = "finished"
+    (run / "meta.json").write_text(json.dumps(meta))
+    qtbot.waitUntil(lambda: not window.following, timeout=TIMEOUT_MS)
+    assert status.run_state.text() == "from-terminal: finished" and not status.follow_state.isVisible()
+    assert window.toolbar.start_action.isEnabled()
+    assert window.toolbar.start_action.toolTip().startswith("Start a new run")

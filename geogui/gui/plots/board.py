@@ -46,7 +46,7 @@ class PlotBoard(QWidget):
     def __init__(self, parent: QWidget | None = None, refresh_hz: float = REFRESH_HZ) -> None:
         super().__init__(parent)
         self.series = RunSeries(presentations=0, rotation_dimensions=0)
-        self.run_label = ""  # the name of the board's own run, for the readout and exported data
+        self._run_label = ""
         self.budget = RedrawBudget()  # drawing may take at most a few % of wall time from training
         # Comparison: with two or more overlays, every plot draws one curve per run instead of its own.
         self.overlays: list[Overlay] = []
@@ -115,12 +115,25 @@ class PlotBoard(QWidget):
     def tab_of(self, plot: Plot) -> Tab:
         return next(tab for tab in self.plot_tabs if plot in tab.plots)
 
+    @property
+    def run_label(self) -> str:
+        """The name of the board's own run, for the readout and exported data."""
+        return self._run_label
+
+    @run_label.setter
+    def run_label(self, label: str) -> None:
+        if label != self._run_label:
+            self._run_label = label
+            self._mark_stale()  # the curves' readouts carry the name: draw them again under the new one
+            self.readout.clear(self.all_plots)
+
     # -- feeding ----------------------------------------------------------------------------------
     def start_run(self, presentations: int, rotation_dimensions: int, expert_names: tuple[str, ...] = ()) -> None:
         """Clear every plot and size the per-presentation curves for a new run."""
         self.series = RunSeries(presentations, rotation_dimensions, smoothing=self.smoothing.value())
         for plot in self.all_plots:
             plot.mode_marks.clear()
+        self.readout.clear(self.all_plots)  # it read the run that was shown before
         for tab in self.plot_tabs:
             tab.start_run(self.series, expert_names)
         self._show_comparison()
@@ -169,6 +182,7 @@ class PlotBoard(QWidget):
         """Compare runs: with two or more, every plot shows one curve per run, each run in its own colour
         with a legend entry; with fewer, the plots go back to the board's own run in full detail."""
         self.overlays = list(overlays) if len(overlays) >= 2 else []
+        self.readout.clear(self.all_plots)  # it may name a run no longer drawn
         for overlay in self.overlays:
             if overlay.series is not None:
                 overlay.series.set_smoothing(self.smoothing.value())

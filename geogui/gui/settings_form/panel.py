@@ -9,15 +9,17 @@ with the estimate (`geogui.engine.memory_estimate`: arithmetic only, no torch on
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QFormLayout, QLabel, QScrollArea, QTabWidget, QWidget
+from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QScrollArea, QTabWidget, QWidget
 
 from geogui.engine.memory_estimate import check_fits
-from geogui.gui.settings_form.field_editors import FieldEditor, editor_for
+from geogui.gui.settings_form.field_editors import FieldEditor, TextEditor, editor_for
 from geogui.settings import Settings
 
 ERROR_COLOR = "#c62828"
@@ -129,6 +131,36 @@ class SettingsPanel(QTabWidget):
             self._loading = False
         self._revalidate()
 
+    def text_fields(self) -> list[tuple[QLineEdit, bool]]:
+        """Every line edit of the forms, and whether its field holds a number (the window's keys
+        treat Space in those differently: `geogui.gui.field_keys`)."""
+        fields = []
+        for form in self.forms.values():
+            for name, editor in form.editors.items():
+                if isinstance(editor, TextEditor):
+                    fields.append((editor.line, _takes_number(form.model.model_fields[name].annotation)))
+        return fields
+
+    def raw_values(self) -> dict[str, dict[str, Any]]:
+        """What every field holds now, as typed (valid or not): `set_raw_values` puts it back."""
+        return {name: form.raw_values() for name, form in self.forms.items()}
+
+    def set_raw_values(self, values: dict[str, dict[str, Any]]) -> None:
+        self._loading = True
+        try:
+            for section, fields in values.items():
+                for field, value in fields.items():
+                    self.editor(section, field).set_value(value)
+        finally:
+            self._loading = False
+        self._revalidate()
+
+    def title_of(self, section: str, field: str) -> str:
+        """The field's label in the form, lower case as in a sentence ("penalty weight")."""
+        info = self.forms[section].model.model_fields[field]
+        title = info.title or field
+        return title[0].lower() + title[1:] if title[1:2].islower() else title
+
     def editor(self, section: str, field: str) -> FieldEditor:
         return self.forms[section].editors[field]
 
@@ -169,6 +201,13 @@ class SettingsPanel(QTabWidget):
 
     def _tab_color(self) -> QColor:
         return self.palette().color(QPalette.ColorRole.WindowText)
+
+
+def _takes_number(annotation: Any) -> bool:
+    kinds = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else (
+        annotation,)
+    kinds = [kind for kind in kinds if kind is not type(None)]
+    return bool(kinds) and all(kind in (int, float) for kind in kinds)
 
 
 def _error_label() -> QLabel:

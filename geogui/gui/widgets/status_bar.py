@@ -4,7 +4,9 @@ progress with ETA, throughput and memory."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar, QWidget
 
 from geogui.engine.metrics import BatchRecord, RunEvent, RunStarted
 
@@ -29,9 +31,39 @@ def format_bytes(count: float) -> str:
     raise AssertionError("unreachable")
 
 
+class NoticeLabel(QLabel):
+    """The latest notice, in the room the permanent widgets leave: a long one is elided in the middle
+    (its start and its end stay readable) and shown whole as the tooltip, instead of being cut off."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+        self.full_text = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+
+    def show_text(self, text: str) -> None:
+        self.full_text = text
+        self._elide()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideMiddle, max(self.width(), 1))
+        self.setText(shown)
+        self.setToolTip(self.full_text if shown != self.full_text else "")
+
+
 class RunStatusBar(QStatusBar):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.notice = NoticeLabel()
+        self.addWidget(self.notice, 1)
+        self._notice_timer = QTimer(self)
+        self._notice_timer.setSingleShot(True)
+        self._notice_timer.timeout.connect(lambda: self.notice.show_text(""))
+        self._run_name, self._run_status, self._following = "", None, False
         self.run_state = QLabel("")
         self.run_state.setToolTip("The run shown in the plots")
         self.follow_state = QLabel("")  # only while following a run another process writes
@@ -81,8 +113,14 @@ class RunStatusBar(QStatusBar):
 
     def show_run_state(self, name: str, status: str | None = None) -> None:
         """Which run the plots show; `status` for a run the app is not training itself."""
-        text = name if status is None else f"{name}: {status}"
-        self.run_state.setText(text)
+        self._run_name, self._run_status = name, status
+        self._show_run_state()
+
+    def _show_run_state(self) -> None:
+        # One state at a time: while a run is followed, its trainer's (alive, paused, stalled) says it,
+        # not also its file's "running".
+        status = None if self._following else self._run_status
+        self.run_state.setText(self._run_name if status is None else f"{self._run_name}: {status}")
         color = {"running": "#2e7d32", "crashed": "#c62828", "failed": "#c62828"}.get(status or "")
         self.run_state.setStyleSheet(f"color: {color}; font-weight: bold;" if color else "")
 
@@ -90,6 +128,9 @@ class RunStatusBar(QStatusBar):
         """A followed run's trainer: "alive" (a record within the stall limit), "paused" or "stalled"
         (nothing for `silent_s`); None when not following."""
         self.follow_state.setVisible(state is not None)
+        if self._following != (state is not None):
+            self._following = state is not None
+            self._show_run_state()
         if state is None:
             return
         text = f"following · {state}" + (f" ({format_duration(silent_s)} without a record)" if state == "stalled" else "")
@@ -127,10 +168,15 @@ class RunStatusBar(QStatusBar):
             self._warn_device(self.device.text(), event.message)
         elif event.event in STEP_OPTION_EVENTS:
             self._note_step_option(event)
-        self.showMessage(event.message, NOTICE_MS)
+        self.show_notice(event.message)
 
     def show_notice(self, message: str) -> None:
-        self.showMessage(message, NOTICE_MS)
+        """A message for a while (NOTICE_MS); the next one replaces it."""
+        self.notice.show_text(message)
+        self._notice_timer.start(NOTICE_MS)
+
+    def currentMessage(self) -> str:  # noqa: N802 - QStatusBar's name, for a notice as for a Qt message
+        return self.notice.full_text or super().currentMessage()
 
     def _note_step_option(self, event: RunEvent) -> None:
         """The cold compile time ("compiled the geometric step in 31.2 s") stays in view after the

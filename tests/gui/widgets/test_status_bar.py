@@ -43,3 +43,19 @@ def test_on_a_gpu_the_driver_memory_is_shown_beside_the_allocated(window):
     assert status.memory.text() == "mem 190.7 MiB"
     status.show_batch(dataclasses.replace(synthetic_record(4), driver_memory_bytes=3 * 2**30))
     assert status.memory.text() == "mem 190.7 MiB · driver 3.0 GiB"
+
+
+def test_a_long_notice_is_elided_in_the_middle_and_whole_in_its_tooltip(window, qtbot):
+    status = window.status
+    long = ("Exported run-2026-01-01 for TensorBoard: 1,234 scalars and 56 histograms in "
+            "/home/someone/tensorboard/logs/run-2026-01-01 (tensorboard --logdir /home/someone/tensorboard/logs)")
+    window.resize(900, 600)
+    status.show_notice(long)
+    qtbot.waitUntil(lambda: status.notice.width() > 0, timeout=5000)
+    shown = status.notice.text()
+    assert status.currentMessage() == long
+    assert "…" in shown and shown.startswith("Exported run-2026") and shown.endswith("logs)")
+    assert status.notice.fontMetrics().horizontalAdvance(shown) <= status.notice.width()
+    assert status.notice.toolTip() == long
+    status.show_notice("Short")
+    assert status.notice.text() == "Short" and status.notice.toolTip() == ""
