@@ -56,8 +56,7 @@ class RunController(QObject):
         self._window = window
         self.plots, self.status, self.panel, self.runs_panel = plots, status, panel, runs_panel
         self._persist = persist  # False for one-off sessions (--settings, --screenshot)
-        self._metrics_interval_s = metrics_interval_s
-        self._stall_after_s = stall_after_s
+        self._metrics_interval_s, self._stall_after_s = metrics_interval_s, stall_after_s
         self.state = RunState.IDLE
         self.steering: Steering = Steering(panel)
         self.session: TrainingSession | None = None
