@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
 from geogui import paths
@@ -47,6 +47,8 @@ RUN_EXPORT_FILTERS = {
     "Summary, Markdown (*.md)": ".md",
     "Summary, JSON (*.json)": ".json",
 }
+PREFERRED_SIZE = (1500, 950)
+SCREEN_MARGIN = 40  # px left free around the window on a small screen (window frame, panels)
 PLOT_EXPORT_FILTERS = {"PNG image (*.png)": ".png", "SVG drawing (*.svg)": ".svg"}
 
 
@@ -57,7 +59,6 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("geogui")
         self.setWindowIcon(app_icon())
-        self.resize(1500, 950)
         self._persist = persist  # False for one-off sessions (--settings, --screenshot)
         self.error_box: QMessageBox | None = None
         self.warning_box: QMessageBox | None = None
@@ -87,10 +88,27 @@ class MainWindow(QMainWindow):
 
         self._mirror_panel_in_toolbar()
         self._update_actions()
+        self._fit_to_screen()
         if notice:
             self.status.show_notice(notice)
 
     # -- layout -----------------------------------------------------------------------------------
+    def _fit_to_screen(self) -> None:
+        """Open at a comfortable size that fits the screen: 1500×950 where there is room, else the
+        screen's free area less a margin (a 1280×720 laptop would otherwise hide the status bar and
+        the window's bottom edge below the screen)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        free = screen.availableGeometry() if screen is not None else None
+        if free is None or free.isEmpty():
+            self.resize(*PREFERRED_SIZE)
+            return
+        width = min(PREFERRED_SIZE[0], free.width() - SCREEN_MARGIN)
+        height = min(PREFERRED_SIZE[1], free.height() - SCREEN_MARGIN)
+        self.resize(max(width, self.minimumSizeHint().width()), max(height, self.minimumSizeHint().height()))
+        frame = self.frameGeometry()
+        frame.moveCenter(free.center())
+        self.move(frame.topLeft())
+
     def _build_dock(self) -> QDockWidget:
         dock = QDockWidget("Settings", self)
         dock.setObjectName("settings-dock")

@@ -238,3 +238,12 @@ def test_menus_use_mac_roles_and_about_does_not_block(make_window):
     assert window.about_box.isVisible()
     assert "torch: " in window.about_box.text() and "Qt: " in window.about_box.text()
     window.about_box.close()
+
+
+def test_the_window_opens_inside_a_small_screen(make_window):
+    """On a screen smaller than the preferred 1500×950 (a 1280×720 laptop; the offscreen screen is
+    smaller still) the whole window, status bar included, is on the screen."""
+    window = make_window()
+    free = window.screen().availableGeometry()
+    assert free.width() < 1500 or free.height() < 950  # the case this test is about
+    assert free.contains(window.frameGeometry())
