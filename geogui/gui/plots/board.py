@@ -19,6 +19,7 @@ from geogui.gui.plotdata.export_table import PlotDataError, write_plot_data
 from geogui.gui.plotdata.run_series import RunSeries
 from geogui.gui.plotdata.shown_series import X_AXES, RunView, ShownSeries
 from geogui.gui.plots.controls import SmoothingSlider
+from geogui.gui.plots.count_axis import COUNTED_X
 from geogui.gui.plots.crosshair import Readout
 from geogui.gui.plots.image_export import ExportTargetError, ask_save_path, image_suffix, slug, write_image
 from geogui.gui.plots.mode_marks import marks_of
@@ -186,6 +187,8 @@ class PlotBoard(QWidget):
     def _on_x_axis(self) -> None:
         for tab in self.plot_tabs:
             tab.set_x_label(X_AXES[self.x_kind])
+        for plot in self.all_plots:
+            plot.set_x_counts(self.x_kind in COUNTED_X)
         self._redraw_everything()
 
     # -- drawing ----------------------------------------------------------------------------------
