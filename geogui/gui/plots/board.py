@@ -27,6 +27,7 @@ from geogui.gui.plots.mode_marks import mode_label as _mode_label
 from geogui.gui.plots.overlays import Overlay
 from geogui.gui.plots.plot import Plot
 from geogui.gui.plots.redraw_budget import RedrawBudget
+from geogui.gui.plots.start_hint import StartHint
 from geogui.gui.plots.tabs import ANGLE_NORMS, ExpertsTab, LearningRatesTab, Tab, ThroughputTab, TrainingTab
 
 # Also importable from here, where they used to live (the Runs panel reads mode labels from here).
@@ -69,6 +70,8 @@ class PlotBoard(QWidget):
         self.training.angle_view.currentIndexChanged.connect(self._on_angle_view)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self._lay_out()
+        self.has_run = False  # False until a run is shown, and again once it is deleted
+        self.start_hint = StartHint(self, over=self.tabs)
         self.timer = QTimer(self)
         self.timer.setInterval(round(1000 / refresh_hz))
         self.timer.timeout.connect(self._on_tick)
@@ -120,8 +123,15 @@ class PlotBoard(QWidget):
             plot.mode_marks.clear()
         for tab in self.plot_tabs:
             tab.start_run(self.series, expert_names)
+        self.has_run = True
         self._show_comparison()
         self._redraw_everything()
+
+    def clear_run(self) -> None:
+        """Show no run (the one shown was deleted): empty plots, and the start hint again."""
+        self.start_run(0, 0)
+        self.has_run = False
+        self._show_comparison()
 
     def append(self, records: list[BatchRecord | EvalRecord]) -> None:
         self.series.append(records)
@@ -172,6 +182,7 @@ class PlotBoard(QWidget):
     def _show_comparison(self) -> None:
         """Show either the runs being compared or the board's own run's curves, legends and segments."""
         comparing = self.comparing
+        self.start_hint.set_wanted(not self.has_run and not comparing)
         for plot in self.all_plots:
             plot.comparison.show(comparing)
         for plot in self.all_plots:
