@@ -1,7 +1,8 @@
 """Live pyqtgraph views of one run (or several, compared), fed from `RunSeries` and redrawn by a timer.
 
 Records only append to the series and mark the tabs stale; the timer (20 Hz, under a redraw budget)
-redraws the visible tab, and only when something new arrived. Every plot shares one x axis (step,
+redraws the visible tab, and only when something new arrived. The status bar's step follows the
+redraws (`batch_plotted`), not the arrivals, so it never runs ahead of the plots. Every plot shares one x axis (step,
 relative wall time or tokens seen) and each curve gets only what its pixels can show (see `plot`).
 """
 
@@ -26,6 +27,7 @@ from geogui.gui.plots.mode_marks import marks_of
 from geogui.gui.plots.mode_marks import mode_label as _mode_label
 from geogui.gui.plots.overlays import Overlay
 from geogui.gui.plots.plot import Plot
+from geogui.gui.plots.plotted_batch import PlottedBatch
 from geogui.gui.plots.redraw_budget import RedrawBudget
 from geogui.gui.plots.start_hint import StartHint
 from geogui.gui.plots.tabs import ANGLE_NORMS, ExpertsTab, LearningRatesTab, Tab, ThroughputTab, TrainingTab
@@ -43,12 +45,14 @@ class PlotBoard(QWidget):
     Experts and Throughput."""
 
     redrawn = Signal(int)  # batches plotted after a redraw
+    batch_plotted = Signal(object)  # BatchRecord: the newest batch, once a redraw has drawn it
 
     def __init__(self, parent: QWidget | None = None, refresh_hz: float = REFRESH_HZ) -> None:
         super().__init__(parent)
         self.series = RunSeries(presentations=0, rotation_dimensions=0)
         self.run_label = ""  # the name of the board's own run, for the readout and exported data
         self.budget = RedrawBudget()  # drawing may take at most a few % of wall time from training
+        self.plotted_batch = PlottedBatch()
         # Comparison: with two or more overlays, every plot draws one curve per run instead of its own.
         self.overlays: list[Overlay] = []
         self._zoom_redraw_pending = False
@@ -119,6 +123,7 @@ class PlotBoard(QWidget):
     def start_run(self, presentations: int, rotation_dimensions: int, expert_names: tuple[str, ...] = ()) -> None:
         """Clear every plot and size the per-presentation curves for a new run."""
         self.series = RunSeries(presentations, rotation_dimensions, smoothing=self.smoothing.value())
+        self.plotted_batch.clear()
         for plot in self.all_plots:
             plot.mode_marks.clear()
         for tab in self.plot_tabs:
@@ -135,11 +140,13 @@ class PlotBoard(QWidget):
 
     def append(self, records: list[BatchRecord | EvalRecord]) -> None:
         self.series.append(records)
+        self.plotted_batch.arrived(records)
         self._mark_stale()
 
     def load_columns(self, columns) -> None:
         """A run (or what was appended to it) read as columns from disk: no object per batch."""
         self.series.extend_columns(columns, self.add_mode_change)
+        self.plotted_batch.arrived_columns(columns, self.series.presentations)
         self._mark_stale()
 
     def add_mode_change(self, change: ModeChange) -> None:
@@ -206,6 +213,7 @@ class PlotBoard(QWidget):
     def redraw(self) -> None:
         """Hand the visible tab's curves their current data, reduced to the view's pixels."""
         self.redraw_tab(self.tabs.currentIndex())
+        self.plotted_batch.drawn(self.batch_plotted.emit)
         self.redrawn.emit(len(self.series))
 
     def redraw_tab(self, index: int) -> None:
