@@ -13,7 +13,9 @@ from PySide6.QtCore import QEvent, QObject, QRect, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QWidget
 
-from geogui.engine.data.corpus import DEFAULT_CORPUS_SOURCE
+# What an empty data path trains on, as the settings describe it (the corpus module itself would
+# import torch, which the window must not do before a run starts).
+DEFAULT_DATA = "the embedded lambda-calculus corpus"
 
 
 def shortcut_text(action: QAction) -> str:
@@ -24,7 +26,7 @@ def shortcut_text(action: QAction) -> str:
 def start_hint_text(start: QAction, open_run: QAction, data_path: str = "") -> str:
     """'Press Start (Ctrl+R) to train on <data>, or open a run (Ctrl+O)'; `data_path` as typed in the
     settings ('' for the embedded corpus)."""
-    data = Path(data_path).name if data_path.strip() else f"the {DEFAULT_CORPUS_SOURCE}"
+    data = Path(data_path).name if data_path.strip() else DEFAULT_DATA
     start_name = start.text().replace("&", "")
     return (f"Press {start_name} ({shortcut_text(start)}) to train on {data},\n"
             f"or open a run ({shortcut_text(open_run)})")
