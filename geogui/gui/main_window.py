@@ -23,6 +23,7 @@ from geogui.gui.dialog_folders import DialogKind, ask_folder, ask_save_path
 from geogui.gui.field_keys import FieldKeys
 from geogui.gui.plots.board import PlotBoard
 from geogui.gui.plots.image_export import ExportTargetError, plot_file_stem
+from geogui.gui.plots.start_hint import start_hint_text
 from geogui.gui.run_actions import RunActions
 from geogui.gui.run_controller import FOLLOW_MS, STALL_AFTER_S, RunController
 from geogui.gui.settings_form.panel import SettingsPanel
@@ -87,6 +88,7 @@ class MainWindow(QMainWindow):
         self._wire_field_keys()
 
         self._mirror_panel_in_toolbar()
+        self._show_start_hint()
         self._update_actions()
         self._fit_to_screen()
         if notice:
@@ -162,7 +164,7 @@ class MainWindow(QMainWindow):
 
     def _build_file_menu(self, file_menu) -> None:
         # Without NoRole, Qt's text heuristics may move such items into the macOS application menu.
-        open_run = file_menu.addAction("Open Run…", self.ask_open_run)
+        self.open_run_action = open_run = file_menu.addAction("Open Run…", self.ask_open_run)
         open_run.setShortcut(QKeySequence.StandardKey.Open)
         open_run.setMenuRole(QAction.MenuRole.NoRole)
         file_menu.addSeparator()
@@ -206,6 +208,7 @@ class MainWindow(QMainWindow):
 
     def _wire_panels(self) -> None:
         self.panel.settings_edited.connect(self._mirror_panel_in_toolbar)
+        self.panel.settings_edited.connect(self._show_start_hint)
         self.panel.validity_changed.connect(lambda _valid: self._update_actions())
         self.presets.preset_loaded.connect(self.panel.set_settings)
         self.presets.message.connect(self.status.show_notice)
@@ -236,6 +239,10 @@ class MainWindow(QMainWindow):
         self.run_actions.set_penalty_text(self.panel.editor(*PENALTY_FIELD).raw_value())
         self.run_actions.show_penalty_error(self.panel.errors().get(".".join(PENALTY_FIELD)))
 
+    def _show_start_hint(self) -> None:
+        data = self.panel.editor("data", "path").raw_value()
+        self.plots.start_hint.show_text(start_hint_text(self.run_actions.start, self.open_run_action, data))
+
     def _on_current_run_changed(self, path: Path | None) -> None:
         self.setWindowTitle(f"{path.name} — geogui" if path is not None else "geogui")
         self._update_overlays()
@@ -253,6 +260,7 @@ class MainWindow(QMainWindow):
         self.compared.forget(path)
         if path == self.current_run:
             self.controller.set_current_run(None)
+            self.plots.clear_run()
         self.status.show_notice(f"Deleted {path.name}")
 
     def _for_selected(self, action) -> None:

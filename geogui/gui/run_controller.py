@@ -73,6 +73,7 @@ class RunController(QObject):
         self.follow_timer = QTimer(self)
         self.follow_timer.setInterval(follow_ms)
         self.follow_timer.timeout.connect(self.poll_followed_run)
+        plots.batch_plotted.connect(status.show_batch)  # the step the plots show, not the newest arrived
 
     # -- state ------------------------------------------------------------------------------------
     @property
@@ -216,9 +217,6 @@ class RunController(QObject):
 
     def _on_metrics(self, records: list[BatchRecord | EvalRecord]) -> None:
         self.plots.append(records)
-        batches = [r for r in records if isinstance(r, BatchRecord)]
-        if batches:
-            self.status.show_batch(batches[-1])
 
     def _on_mode_changed(self, change: ModeChange) -> None:
         self.plots.add_mode_change(change)
@@ -265,6 +263,7 @@ class RunController(QObject):
     def _on_finished(self, finished: RunFinished) -> None:
         verb = {"finished": "finished", "stopped": "stopped"}.get(finished.status, finished.status)
         self.status.show_notice(f"Run {verb} after {finished.step} steps")
+        self.plots.redraw()  # the last records at once, and the status bar's last step with them
         self.status.show_ended()
 
     def _on_session_ended(self) -> None:
@@ -322,8 +321,6 @@ class RunController(QObject):
         self.status.reset()
         self.status.show_total(run.total_steps)
         self.plots.load_columns(run.columns)
-        if len(run.columns):
-            self.status.show_batch(run.columns.batch(len(run.columns) - 1, run.shape.presentations or None))
         self.set_current_run(path, run.status)
         self._set_notes(run.notes)
         if not len(run.columns):
@@ -365,8 +362,6 @@ class RunController(QObject):
         if update.fresh:
             columns = update.columns
             self.plots.load_columns(columns)
-            if len(columns):
-                self.status.show_batch(columns.batch(len(columns) - 1, followed.shape.presentations or None))
             self._confirmed([*columns.mode_changes, *columns.events])
         if update.running:
             self.status.show_run_state(path.name, "running")

@@ -152,15 +152,19 @@ class ModelSettings(_Section):
 
     @model_validator(mode="after")
     def _shapes_fit(self) -> "ModelSettings":
+        # The messages name the fields by their titles: they are shown beside the panel's labels.
+        name = _titles(type(self))
         if self.d_model % self.n_heads:
-            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
+            raise ValueError(f"{name['d_model']} ({self.d_model}) must be divisible by "
+                             f"{name['n_heads']} ({self.n_heads})")
         if self.d_model % (2 * self.rotation_dimensions):
             raise ValueError(
-                f"d_model ({self.d_model}) must be divisible by 2 * rotation_dimensions "
+                f"{name['d_model']} ({self.d_model}) must be divisible by 2 × {name['rotation_dimensions']} "
                 f"({2 * self.rotation_dimensions}): each angle rotates whole channel pairs"
             )
         if self.top_k > self.num_experts:
-            raise ValueError(f"top_k ({self.top_k}) cannot exceed num_experts ({self.num_experts})")
+            raise ValueError(f"{name['top_k']} ({self.top_k}) cannot exceed {name['num_experts']} "
+                             f"({self.num_experts})")
         return self
 
     @property
@@ -172,6 +176,10 @@ class ModelSettings(_Section):
         """E0, E1, … for the primary experts, then G0, G1, … for the ghosts: the names every plot,
         table and export uses."""
         return expert_names(self.num_experts, self.num_ghost_experts)
+
+
+def _titles(model: type[BaseModel]) -> dict[str, str]:
+    return {field: info.title or field for field, info in model.model_fields.items()}
 
 
 def expert_names(experts: int, ghosts: int) -> tuple[str, ...]:

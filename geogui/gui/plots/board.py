@@ -1,7 +1,8 @@
 """Live pyqtgraph views of one run (or several, compared), fed from `RunSeries` and redrawn by a timer.
 
 Records only append to the series and mark the tabs stale; the timer (20 Hz, under a redraw budget)
-redraws the visible tab, and only when something new arrived. Every plot shares one x axis (step,
+redraws the visible tab, and only when something new arrived. The status bar's step follows the
+redraws (`batch_plotted`), not the arrivals, so it never runs ahead of the plots. Every plot shares one x axis (step,
 relative wall time or tokens seen) and each curve gets only what its pixels can show (see `plot`).
 """
 
@@ -20,13 +21,16 @@ from geogui.gui.plotdata.export_table import PlotDataError, write_plot_data
 from geogui.gui.plotdata.run_series import RunSeries
 from geogui.gui.plotdata.shown_series import X_AXES, RunView, ShownSeries
 from geogui.gui.plots.controls import SmoothingSlider
+from geogui.gui.plots.count_axis import COUNTED_X
 from geogui.gui.plots.crosshair import Readout
 from geogui.gui.plots.image_export import ExportTargetError, image_suffix, plot_file_stem, slug, write_image
 from geogui.gui.plots.mode_marks import marks_of, pauses_of
 from geogui.gui.plots.mode_marks import mode_label as _mode_label
 from geogui.gui.plots.overlays import Overlay, compared_strips
 from geogui.gui.plots.plot import Plot
+from geogui.gui.plots.plotted_batch import PlottedBatch
 from geogui.gui.plots.redraw_budget import RedrawBudget
+from geogui.gui.plots.start_hint import StartHint
 from geogui.gui.plots.tabs import ANGLE_NORMS, ExpertsTab, LearningRatesTab, Tab, ThroughputTab, TrainingTab
 
 # Also importable from here, where they used to live (the Runs panel reads mode labels from here).
@@ -42,12 +46,14 @@ class PlotBoard(QWidget):
     Experts and Throughput."""
 
     redrawn = Signal(int)  # batches plotted after a redraw
+    batch_plotted = Signal(object)  # BatchRecord: the newest batch, once a redraw has drawn it
 
     def __init__(self, parent: QWidget | None = None, refresh_hz: float = REFRESH_HZ) -> None:
         super().__init__(parent)
         self.series = RunSeries(presentations=0, rotation_dimensions=0)
         self._run_label = ""
         self.budget = RedrawBudget()  # drawing may take at most a few % of wall time from training
+        self.plotted_batch = PlottedBatch()
         # Comparison: with two or more overlays, every plot draws one curve per run instead of its own.
         self.overlays: list[Overlay] = []
         self._zoom_redraw_pending = False
@@ -69,6 +75,8 @@ class PlotBoard(QWidget):
         self.training.angle_view.currentIndexChanged.connect(self._on_angle_view)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self._lay_out()
+        self.has_run = False  # False until a run is shown, and again once it is deleted
+        self.start_hint = StartHint(self, over=self.tabs)
         self.timer = QTimer(self)
         self.timer.setInterval(round(1000 / refresh_hz))
         self.timer.timeout.connect(self._on_tick)
@@ -131,21 +139,31 @@ class PlotBoard(QWidget):
     def start_run(self, presentations: int, rotation_dimensions: int, expert_names: tuple[str, ...] = ()) -> None:
         """Clear every plot and size the per-presentation curves for a new run."""
         self.series = RunSeries(presentations, rotation_dimensions, smoothing=self.smoothing.value())
+        self.plotted_batch.clear()
         for plot in self.all_plots:
             plot.mode_marks.clear()
         self.readout.clear(self.all_plots)  # it read the run that was shown before
         for tab in self.plot_tabs:
             tab.start_run(self.series, expert_names)
+        self.has_run = True
         self._show_comparison()
         self._redraw_everything()
 
+    def clear_run(self) -> None:
+        """Show no run (the one shown was deleted): empty plots, and the start hint again."""
+        self.start_run(0, 0)
+        self.has_run = False
+        self._show_comparison()
+
     def append(self, records: list[BatchRecord | EvalRecord]) -> None:
         self.series.append(records)
+        self.plotted_batch.arrived(records)
         self._mark_stale()
 
     def load_columns(self, columns) -> None:
         """A run (or what was appended to it) read as columns from disk: no object per batch."""
         self.series.extend_columns(columns, self.add_mode_change)
+        self.plotted_batch.arrived_columns(columns, self.series.presentations)
         self._mark_stale()
 
     def add_mode_change(self, change: ModeChange) -> None:
@@ -194,6 +212,7 @@ class PlotBoard(QWidget):
     def _show_comparison(self) -> None:
         """Show either the runs being compared or the board's own run's curves, legends and segments."""
         comparing = self.comparing
+        self.start_hint.set_wanted(not self.has_run and not comparing)
         for plot in self.all_plots:
             plot.comparison.show(comparing)
         if not comparing:
@@ -207,12 +226,15 @@ class PlotBoard(QWidget):
     def _on_x_axis(self) -> None:
         for tab in self.plot_tabs:
             tab.set_x_label(X_AXES[self.x_kind])
+        for plot in self.all_plots:
+            plot.set_x_counts(self.x_kind in COUNTED_X)
         self._redraw_everything()
 
     # -- drawing ----------------------------------------------------------------------------------
     def redraw(self) -> None:
         """Hand the visible tab's curves their current data, reduced to the view's pixels."""
         self.redraw_tab(self.tabs.currentIndex())
+        self.plotted_batch.drawn(self.batch_plotted.emit)
         self.redrawn.emit(len(self.series))
 
     def redraw_tab(self, index: int) -> None:

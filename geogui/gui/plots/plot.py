@@ -18,6 +18,7 @@ from PySide6.QtGui import QAction
 from geogui.gui.plotdata.outlier_fit import fit_without_outliers, visible_values
 from geogui.gui.plotdata.peak_reduce import peak_reduce
 from geogui.gui.plotdata.shown_series import ShownSeries
+from geogui.gui.plots.count_axis import CountAxis
 from geogui.gui.plots.crosshair import crosshair_line
 from geogui.gui.plots.mode_marks import ModeMarksItem
 from geogui.gui.plots.overlays import CompareSpec, PlotComparison
@@ -38,7 +39,7 @@ class Plot(pg.PlotItem):
 
     def __init__(self, title: str, y_label: str, compare: CompareSpec, legend: bool = False,
                  legend_columns: int = 1) -> None:
-        super().__init__(title=title)
+        super().__init__(title=title, axisItems={"bottom": CountAxis("bottom")})
         self.base_title = title  # the title while it shows the board's own run
         self.x_master: Plot = self  # the plot whose x range this one follows
         # What each curve shows, in full; curves that draw another's smoothed values are not listed.
@@ -91,6 +92,12 @@ class Plot(pg.PlotItem):
         menu.addAction("Export data…", lambda: self.export_data_requested.emit(self))
         menu.addAction("Export image…", lambda: self.export_image_requested.emit(self))
         return log_y, fit
+
+    def set_x_counts(self, counts: bool) -> None:
+        """Whether the x axis counts whole things (steps, tokens): then its ticks are whole numbers."""
+        axis = self.getAxis("bottom")
+        assert isinstance(axis, CountAxis)
+        axis.set_counts(counts)
 
     def link_x_to(self, master: Plot) -> None:
         self.setXLink(master)

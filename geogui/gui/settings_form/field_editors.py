@@ -15,7 +15,10 @@ from typing import Any, Callable, Literal
 
 import annotated_types
 from pydantic.fields import FieldInfo
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QToolButton, QWidget
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QStyle, QToolButton, QWidget,
+)
 
 
 class FieldEditor(ABC):
@@ -23,6 +26,15 @@ class FieldEditor(ABC):
 
     def __init__(self, widget: QWidget) -> None:
         self.widget = widget
+        self.tooltip = ""  # the field's description and range; an error's message goes above it
+
+    def set_tooltip(self, tooltip: str) -> None:
+        self.tooltip = tooltip
+        self.widget.setToolTip(tooltip)
+
+    def show_error(self, message: str) -> None:
+        """Say what is wrong ('' when nothing is) without changing the editor's size."""
+        self.widget.setToolTip(f"{message}\n\n{self.tooltip}".strip() if message else self.tooltip)
 
     @abstractmethod
     def raw_value(self) -> Any: ...
@@ -79,6 +91,7 @@ class TextEditor(FieldEditor):
         line.setClearButtonEnabled(False)
         super().__init__(line)
         self.line = line
+        self._warning: QAction | None = None
 
     def raw_value(self) -> str:
         return self.line.text().strip()
@@ -88,6 +101,18 @@ class TextEditor(FieldEditor):
 
     def on_change(self, callback: Callable[[], None]) -> None:
         self.line.textChanged.connect(lambda _text: callback())
+
+    def show_error(self, message: str) -> None:
+        super().show_error(message)
+        # A sign inside the field, where the text ends: it takes no room from the form.
+        if message and self._warning is None:
+            icon = self.line.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+            self._warning = self.line.addAction(icon, QLineEdit.ActionPosition.TrailingPosition)
+        elif not message and self._warning is not None:
+            self.line.removeAction(self._warning)
+            self._warning = None
+        if self._warning is not None:
+            self._warning.setToolTip(message)
 
 
 class PathEditor(TextEditor):
@@ -133,7 +158,7 @@ def editor_for(info: FieldInfo) -> FieldEditor:
     tooltip = info.description or ""
     if bounds_text(info):
         tooltip += f"\nAllowed: {bounds_text(info)}"
-    editor.widget.setToolTip(tooltip.strip())
+    editor.set_tooltip(tooltip.strip())
     return editor
 
 

@@ -1,10 +1,11 @@
 """Settings forms generated from the pydantic models: one tab per section (Run, Model, Data, Device).
 
 Nothing here knows a field by name. The labels are the fields' titles, tooltips their descriptions
-and ranges, and every edit is validated by pydantic itself; its message appears in red under the
-field (or under the section, for a rule across fields such as d_model vs n_heads). Settings that
-are each valid but whose training step would not fit in memory are refused under the Model section,
-with the estimate (`geogui.engine.memory_estimate`: arithmetic only, no torch on this thread).
+and ranges, and every edit is validated by pydantic itself; its message, naming fields by their
+labels, is listed under the section and the field is marked in place (`error_display`), a rule
+across fields such as model width vs attention heads included. Settings that are each valid but
+whose training step would not fit in memory are refused under the Model section, with the estimate
+(`geogui.engine.memory_estimate`: arithmetic only, no torch on this thread).
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QScrollArea, QTabWidget, QWidget
+from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from geogui.engine.memory_estimate import check_fits
+from geogui.gui.settings_form.error_display import (
+    ERROR_COLOR, MessageArea, field_title, mark_label, problem_message,
+)
 from geogui.gui.settings_form.field_editors import FieldEditor, TextEditor, editor_for
 from geogui.settings import Settings
 
-ERROR_COLOR = "#c62828"
 MEMORY_SECTION = "model"  # where a size that would not fit in memory is reported
 
 
@@ -35,7 +38,9 @@ def section_fields(model: type[BaseModel] = Settings) -> dict[str, type[BaseMode
 
 
 class SectionForm(QWidget):
-    """The form of one section model; `validated()` is the model instance, or None with errors shown."""
+    """The form of one section model; `validated()` is the model instance, or None with errors shown.
+
+    Its `message_area` (placed under the form's scroll area by the panel) lists the messages."""
 
     edited = Signal()
 
@@ -43,7 +48,10 @@ class SectionForm(QWidget):
         super().__init__(parent)
         self.model = model
         self.editors: dict[str, FieldEditor] = {}
-        self.error_labels: dict[str, QLabel] = {}
+        self.labels: dict[str, QLabel] = {}
+        self.field_errors: dict[str, str] = {}  # field name -> what is wrong with its value
+        self.section_errors: list[str] = []  # rules across fields, and the memory check
+        self.message_area = MessageArea()
         form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for name, info in model.model_fields.items():
@@ -52,13 +60,9 @@ class SectionForm(QWidget):
             label.setToolTip(editor.widget.toolTip())
             label.setBuddy(editor.widget)
             form.addRow(label, editor.widget)
-            error = _error_label()
-            form.addRow(error)
             editor.on_change(self.edited.emit)
             self.editors[name] = editor
-            self.error_labels[name] = error
-        self.section_error = _error_label()
-        form.addRow(self.section_error)
+            self.labels[name] = label
 
     def set_values(self, instance: BaseModel) -> None:
         for name, editor in self.editors.items():
@@ -69,25 +73,39 @@ class SectionForm(QWidget):
 
     def validated(self) -> BaseModel | None:
         """Validate the current values with pydantic and show (or clear) the messages."""
-        for label in (*self.error_labels.values(), self.section_error):
-            _show(label, "")
+        self.field_errors, self.section_errors = {}, []
         try:
             return self.model.model_validate(self.raw_values())
         except ValidationError as exc:
             for problem in exc.errors():
-                where = str(problem["loc"][0]) if problem["loc"] else ""
-                message = problem["msg"]
-                label = self.error_labels.get(where)
-                if label is None:  # a rule across fields: shown under the section
-                    label, message = self.section_error, f"{where}: {message}" if where else message
-                _show(label, "\n".join(filter(None, (label.text(), message))))
+                where, message = problem_message(self.model, problem)
+                if where:
+                    self.field_errors[where] = "\n".join(filter(None, (self.field_errors.get(where), message)))
+                else:
+                    self.section_errors.append(message)
             return None
+        finally:
+            self._show_errors()
+
+    def add_section_error(self, message: str) -> None:
+        self.section_errors.append(message)
+        self._show_errors()
+
+    def _show_errors(self) -> None:
+        for name, editor in self.editors.items():
+            message = self.field_errors.get(name, "")
+            editor.show_error(message)
+            mark_label(self.labels[name], bool(message))
+        self.message_area.show_lines(
+            [f"{field_title(self.model, name)}: {message}" for name, message in self.field_errors.items()]
+            + self.section_errors
+        )
 
     def errors(self) -> dict[str, str]:
         """Field name ('' for the section) -> the message shown now."""
-        shown = {name: label.text() for name, label in self.error_labels.items() if label.text()}
-        if self.section_error.text():
-            shown[""] = self.section_error.text()
+        shown = dict(self.field_errors)
+        if self.section_errors:
+            shown[""] = "\n".join(self.section_errors)
         return shown
 
 
@@ -112,7 +130,7 @@ class SettingsPanel(QTabWidget):
             scroll.setFrameShape(QScrollArea.Shape.NoFrame)
             scroll.setWidget(form)
             self._titles[name] = Settings.model_fields[name].title or name.title()
-            self.addTab(scroll, self._titles[name])
+            self.addTab(_page(scroll, form.message_area), self._titles[name])
             self.forms[name] = form
         self.set_settings(settings)
 
@@ -184,7 +202,7 @@ class SettingsPanel(QTabWidget):
         if all(section is not None for section in sections.values()):
             problem = check_fits(Settings(**sections))
             if problem:
-                _show(self.forms[MEMORY_SECTION].section_error, problem)
+                self.forms[MEMORY_SECTION].add_section_error(problem)
                 sections[MEMORY_SECTION] = None
         for index, (name, section) in enumerate(sections.items()):
             self.setTabText(index, self._titles[name] + ("" if section is not None else " ⚠"))
@@ -210,15 +228,11 @@ def _takes_number(annotation: Any) -> bool:
     return bool(kinds) and all(kind in (int, float) for kind in kinds)
 
 
-def _error_label() -> QLabel:
-    label = QLabel()
-    label.setWordWrap(True)
-    label.setStyleSheet(f"color: {ERROR_COLOR};")
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.hide()
-    return label
-
-
-def _show(label: QLabel, message: str) -> None:
-    label.setText(message)
-    label.setVisible(bool(message))
+def _page(scroll: QScrollArea, message_area: MessageArea) -> QWidget:
+    page = QWidget()
+    column = QVBoxLayout(page)
+    column.setContentsMargins(0, 0, 0, 0)
+    column.setSpacing(0)
+    column.addWidget(scroll, 1)
+    column.addWidget(message_area)
+    return page

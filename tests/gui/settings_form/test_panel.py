@@ -6,6 +6,7 @@ import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QToolButton
 
 from geogui.gui.main_window import MainWindow
+from geogui.gui.settings_form.error_display import ERROR_COLOR
 from geogui.gui.settings_form.panel import SettingsPanel, section_fields
 from geogui.settings import Mode, Settings
 
@@ -65,19 +66,22 @@ def test_an_invalid_value_shows_its_message_and_disables_start(window, section, 
     editor.line.setText(text)
     shown = window.panel.errors()[f"{section}.{field}"]
     assert message in shown
-    label = window.panel.forms[section].error_labels[field]
-    assert label.text() == shown and not label.isHidden()
+    form = window.panel.forms[section]
+    title = form.model.model_fields[field].title
+    assert f"{title}: {shown}" in form.message_area.text()
+    assert shown in editor.widget.toolTip() and ERROR_COLOR in form.labels[field].styleSheet()
     assert not start.isEnabled()
     assert not window.start_run()
     editor.line.setText(original)
-    assert start.isEnabled() and not window.panel.errors() and label.isHidden()
+    assert start.isEnabled() and not window.panel.errors() and not form.message_area.text()
+    assert shown not in editor.widget.toolTip() and not form.labels[field].styleSheet()
 
 
 def test_a_rule_across_fields_is_shown_under_its_section(window):
     window.panel.editor("model", "d_model").line.setText("33")
     message = window.panel.errors()["model"]
-    assert "d_model (33) must be divisible by n_heads (2)" in message
-    assert not window.panel.forms["model"].section_error.isHidden()
+    assert message == "Model width (33) must be divisible by Attention heads (2)"
+    assert window.panel.forms["model"].message_area.text() == message
     assert window.panel.tabText(1) == "Model ⚠"
     assert not window.toolbar.start_action.isEnabled()
     window.panel.editor("model", "d_model").line.setText("64")
@@ -99,3 +103,34 @@ def test_toolbar_mode_and_penalty_mirror_the_run_panel(window):
     assert not window.toolbar.start_action.isEnabled()
     window.panel.editor("run", "penalty_weight").line.setText("0.2")
     assert window.toolbar.penalty_edit.text() == "0.2" and window.toolbar.start_action.isEnabled()
+
+
+@pytest.mark.parametrize(("field", "text"), [("d_model", "33"), ("rotation_dimensions", "5"), ("top_k", "3")])
+def test_a_rule_across_fields_names_them_by_their_labels(qtbot, field, text):
+    panel = SettingsPanel(Settings())
+    qtbot.addWidget(panel)
+    panel.editor("model", "num_experts").line.setText("2")
+    panel.editor("model", field).line.setText(text)
+    shown = panel.errors()["model"]
+    titles = [info.title for info in panel.forms["model"].model.model_fields.values()]
+    assert any(title in shown for title in titles)
+    for name in panel.forms["model"].editors:
+        assert name not in shown
+    assert "Value error" not in shown
+
+
+def test_an_error_does_not_move_the_fields_below_it(qtbot):
+    panel = SettingsPanel(Settings())
+    qtbot.addWidget(panel)
+    panel.resize(340, 700)
+    panel.show()
+    qtbot.waitExposed(panel)
+    below = panel.editor("run", "steps").widget
+    position = below.mapTo(panel, below.rect().topLeft())
+    height = panel.editor("run", "penalty_weight").widget.height()
+    for text, invalid in (("-1", True), ("abc", True), ("0.01", False)):
+        panel.editor("run", "penalty_weight").line.setText(text)
+        assert ("run.penalty_weight" in panel.errors()) == invalid
+        qtbot.wait(0)  # let the posted layout requests run
+        assert below.mapTo(panel, below.rect().topLeft()) == position
+        assert panel.editor("run", "penalty_weight").widget.height() == height
