@@ -10,6 +10,7 @@ TEXT_COLOR = "#303030"
 GRID_COLOR = "#e4e4e4"
 NONFINITE_COLOR = "#c62828"
 CROSSHAIR_COLOR = "#9e9e9e"
+KEY_COLOR = "#555555"  # legend keys that explain a line style, not a colour
 
 pg.setConfigOptions(background="w", foreground=TEXT_COLOR, antialias=False)
 
