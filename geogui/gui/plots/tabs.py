@@ -16,6 +16,7 @@ from geogui.gui.plots.angle_curves import ALL_ANGLES, ANGLE_NORMS, AngleCurves
 from geogui.gui.plots.angle_curves import TITLE as ANGLES_TITLE
 from geogui.gui.plots.crosshair import MouseFollower
 from geogui.gui.plots.legend import ONE_ROW
+from geogui.gui.plots.loss_objective import ObjectiveNotesItem, objective_notes, objectives_tooltip
 from geogui.gui.plots.mode_marks import mode_label
 from geogui.gui.plots.overlays import CompareSpec
 from geogui.gui.plots.plot import Plot
@@ -97,6 +98,9 @@ class TrainingTab(Tab):
         # In the legend only once there is one (see _draw_nonfinite).
         self.nonfinite_curve = loss.add_curve(pen=None, symbol="x", symbolSize=10, symbolBrush=NONFINITE_COLOR,
                                               symbolPen=pg.mkPen(NONFINITE_COLOR, width=2))
+        # Shown and hidden with the mode labels (not while runs are compared), over the curves as they are.
+        self.objective_notes = ObjectiveNotesItem([self.loss_raw_curve, self.loss_ema_curve])
+        self.objective_notes.setParentItem(loss.mode_marks.labels)
         self.angle_plot = self.add_plot(ANGLES_TITLE, "rad", CompareSpec(
             "Rotation angles: mean norm over presentations", mean_angle_norm), legend=True)
         self.angles = AngleCurves(self.angle_plot)
@@ -135,6 +139,8 @@ class TrainingTab(Tab):
         eval_steps = series.eval_step.view()
         self.loss_plot.draw(self.eval_curve, run.shown_at_steps("eval loss", eval_steps, series.eval_loss.view()))
         self._draw_nonfinite(run)
+        self.objective_notes.set_notes(objective_notes(run))
+        self.loss_plot.titleLabel.setToolTip(objectives_tooltip(run))
         self._draw_angles(run)
         self._title_batch_time(series)
 
