@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
@@ -55,7 +56,8 @@ def test_start_plots_real_metrics_and_fills_the_status_bar(qtbot, make_window):
     assert curve.yData == pytest.approx([r["batch_time_s"] * 1000 for r in logged])
     assert window.plots.training.loss_raw_curve.yData == pytest.approx([r["loss"] for r in logged])
     assert window.plots.training.eval_curve.xData.tolist() == [10, 20, 25]
-    assert window.plots.training.angle_curves[0][0].yData == pytest.approx([r["rotation_angles"][0][0] for r in logged])
+    assert window.plots.training.norm_curves[0].yData == pytest.approx(  # the angles' default view
+        [np.linalg.norm(r["rotation_angles"][0]) for r in logged])
     status = window.status
     assert status.device.text() == "device: cpu"
     assert status.progress.value() == 25 and status.progress.maximum() == 25

@@ -106,7 +106,8 @@ def test_opening_a_finished_run_redraws_its_plots_from_disk(window):
     assert window.plots.batch_time_plot.listDataItems()[0].yData == pytest.approx(
         [r["batch_time_s"] * 1000 for r in logged])
     assert window.plots.eval_curve.xData.tolist() == [10, 20, 24]
-    assert window.plots.angle_curves[1][2].yData == pytest.approx([r["rotation_angles"][1][2] for r in logged])
+    assert window.plots.training.norm_curves[1].yData == pytest.approx(  # the angles' default view
+        [np.linalg.norm(r["rotation_angles"][1]) for r in logged])
     assert window.status.run_state.text() == "done: finished"
     assert window.status.progress.value() == 24
     assert window.notes == []

@@ -20,6 +20,7 @@ from geogui.gui.plotdata.peak_reduce import peak_reduce
 from geogui.gui.plotdata.shown_series import ShownSeries
 from geogui.gui.plots.count_axis import CountAxis
 from geogui.gui.plots.crosshair import crosshair_line
+from geogui.gui.plots.legend import ONE_ROW, LegendRow, place_above_view
 from geogui.gui.plots.mode_marks import ModeMarksItem
 from geogui.gui.plots.overlays import CompareSpec, PlotComparison
 from geogui.gui.plots.style import GRID_COLOR, NONFINITE_COLOR, TEXT_COLOR
@@ -38,7 +39,7 @@ class Plot(pg.PlotItem):
     export_image_requested = Signal(object)  # this plot
 
     def __init__(self, title: str, y_label: str, compare: CompareSpec, legend: bool = False,
-                 legend_columns: int = 1) -> None:
+                 legend_columns: int = ONE_ROW) -> None:
         super().__init__(title=title, axisItems={"bottom": CountAxis("bottom")})
         self.base_title = title  # the title while it shows the board's own run
         self.x_master: Plot = self  # the plot whose x range this one follows
@@ -48,7 +49,7 @@ class Plot(pg.PlotItem):
         self.outside_view = 0  # points the outlier-excluding fit leaves out of view (0 when off)
         self._style(y_label)
         if legend:
-            self.addLegend(offset=(-10, 10), labelTextSize="8pt", colCount=legend_columns)
+            place_above_view(self, LegendRow(legend_columns))  # never over the data
         self.log_y_action, self.fit_action = self._add_menu_entries()
         self.crosshair = crosshair_line()
         self.addItem(self.crosshair, ignoreBounds=True)

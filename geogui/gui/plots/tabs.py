@@ -12,7 +12,11 @@ from geogui.gui.palette import mode_color
 from geogui.gui.plotdata.derived import busiest_expert, mean_angle_norm, mean_ghost, nonfinite_heights
 from geogui.gui.plotdata.run_series import RunSeries
 from geogui.gui.plotdata.shown_series import RunView
+from geogui.gui.plots.angle_curves import ALL_ANGLES, ANGLE_NORMS, AngleCurves
+from geogui.gui.plots.angle_curves import TITLE as ANGLES_TITLE
 from geogui.gui.plots.crosshair import MouseFollower
+from geogui.gui.plots.legend import ONE_ROW
+from geogui.gui.plots.loss_objective import ObjectiveNotesItem, objective_notes, objectives_tooltip
 from geogui.gui.plots.mode_marks import mode_label
 from geogui.gui.plots.overlays import CompareSpec, compared_batch_times
 from geogui.gui.plots.plot import Plot
@@ -20,8 +24,6 @@ from geogui.gui.plots.redraw_budget import RedrawBudget, TimedGraphicsLayoutWidg
 from geogui.gui.plots.style import NONFINITE_COLOR, curve_color, faint
 from geogui.settings.schema import expert_names
 
-ALL_ANGLES = "all"
-ANGLE_NORMS = "norm"
 
 
 class Tab:
@@ -47,7 +49,7 @@ class Tab:
         self._mouse: MouseFollower | None = None
 
     def add_plot(self, title: str, y_label: str, compare: CompareSpec, legend: bool = False,
-                 legend_columns: int = 1) -> Plot:
+                 legend_columns: int = ONE_ROW) -> Plot:
         plot = Plot(title, y_label, compare, legend, legend_columns)
         self.widget.addItem(plot, row=len(self.plots), col=0)
         for previous in self.plots:  # the x axis is named once, under the lowest plot
@@ -96,46 +98,38 @@ class TrainingTab(Tab):
         # In the legend only once there is one (see _draw_nonfinite).
         self.nonfinite_curve = loss.add_curve(pen=None, symbol="x", symbolSize=10, symbolBrush=NONFINITE_COLOR,
                                               symbolPen=pg.mkPen(NONFINITE_COLOR, width=2))
-        self.angle_plot = self.add_plot("Rotation angles", "rad", CompareSpec(
-            "Rotation angles: mean norm over presentations", mean_angle_norm), legend=True, legend_columns=4)
-        self.angle_curves: list[list[pg.PlotDataItem]] = []  # [presentation][angle]
-        self.norm_curves: list[pg.PlotDataItem] = []
-        self._names: tuple[str, ...] = ()
+        # Shown and hidden with the mode labels (not while runs are compared), over the curves as they are.
+        self.objective_notes = ObjectiveNotesItem([self.loss_raw_curve, self.loss_ema_curve])
+        self.objective_notes.setParentItem(loss.mode_marks.labels)
+        self.angle_plot = self.add_plot(ANGLES_TITLE, "rad", CompareSpec(
+            "Rotation angles: mean norm over presentations", mean_angle_norm), legend=True)
+        self.angles = AngleCurves(self.angle_plot)
+
+    @property
+    def angle_curves(self) -> list[list[pg.PlotDataItem]]:
+        """[presentation][angle]"""
+        return self.angles.angle_curves
+
+    @property
+    def norm_curves(self) -> list[pg.PlotDataItem]:
+        return self.angles.norm_curves
 
     def start_run(self, series: RunSeries, names: tuple[str, ...]) -> None:
-        """One colour per presentation: a curve per angle, and one for the presentation's norm."""
-        self._names = names
-        plot = self.angle_plot
-        _remove(plot, [curve for curves in self.angle_curves for curve in curves] + self.norm_curves)
-        plot.legend.clear()
-        P, r = series.presentations, series.rotation_dimensions
-        self.angle_curves, self.norm_curves = [], []
-        for p in range(P):
-            pen = pg.mkPen(curve_color(p, P), width=1)
-            self.angle_curves.append([plot.add_curve(pen=pen, connect="finite") for _ in range(r)])
-            self.norm_curves.append(plot.add_curve(pen=pen, connect="finite"))
-            # The legend explains colours (one per presentation), whichever view is chosen.
-            plot.legend.addItem(pg.PlotDataItem(pen=pen), self._presentation_name(p))
+        """The angle curves of this run's shape, and a view choice per presentation."""
+        self.angles.build(series.presentations, series.rotation_dimensions, names)
         chosen = self.angle_view.currentData()  # keep the user's choice across runs
         self.angle_view.blockSignals(True)
         self.angle_view.clear()
-        self.angle_view.addItem("All presentations × angles", ALL_ANGLES)
         self.angle_view.addItem("Norm per presentation", ANGLE_NORMS)
-        for p in range(P):
-            self.angle_view.addItem(f"Presentation {self._presentation_name(p)}", p)
+        self.angle_view.addItem("All presentations × angles", ALL_ANGLES)
+        for p, name in enumerate(self.angles.names):
+            self.angle_view.addItem(f"Presentation {name}", p)
         self.angle_view.setCurrentIndex(max(0, self.angle_view.findData(chosen)))
         self.angle_view.blockSignals(False)
         self.show_angle_view()
 
-    def _presentation_name(self, p: int) -> str:
-        return self._names[p] if p < len(self._names) else str(p + 1)
-
     def show_angle_view(self) -> None:
-        view = self.angle_view.currentData()
-        for p, curves in enumerate(self.angle_curves):
-            for curve in curves:
-                curve.setVisible(view == ALL_ANGLES or view == p)
-            self.norm_curves[p].setVisible(view == ANGLE_NORMS)
+        self.angles.show(self.angle_view.currentData())
 
     def draw(self, run: RunView) -> None:
         series = run.series
@@ -145,6 +139,8 @@ class TrainingTab(Tab):
         eval_steps = series.eval_step.view()
         self.loss_plot.draw(self.eval_curve, run.shown_at_steps("eval loss", eval_steps, series.eval_loss.view()))
         self._draw_nonfinite(run)
+        self.objective_notes.set_notes(objective_notes(run))
+        self.loss_plot.titleLabel.setToolTip(objectives_tooltip(run))
         self._draw_angles(run)
         self._title_batch_time(series)
 
@@ -161,20 +157,7 @@ class TrainingTab(Tab):
                 legend.addItem(self.nonfinite_curve, "not finite")
 
     def _draw_angles(self, run: RunView) -> None:
-        series, view = run.series, self.angle_view.currentData()
-        if not len(series) or not series.presentations:
-            return
-        if view == ANGLE_NORMS:
-            norms = series.angle_norms()
-            for p, curve in enumerate(self.norm_curves):
-                self.angle_plot.draw(curve, run.shown(f"{self._presentation_name(p)} norm", norms[:, p]))
-            return
-        angles = series.angles.view()
-        r = series.rotation_dimensions
-        for p, curves in enumerate(self.angle_curves):
-            if view == ALL_ANGLES or view == p:
-                for i, curve in enumerate(curves):
-                    self.angle_plot.draw(curve, run.shown(f"{self._presentation_name(p)} d{i}", angles[:, p * r + i]))
+        self.angles.draw(run, self.angle_view.currentData())
 
     def _title_batch_time(self, series: RunSeries) -> None:
         """Mean batch time of each mode so far, in the batch-time plot's title: the cost of each mode."""
@@ -209,7 +192,7 @@ class ExpertsTab(Tab):
     def __init__(self, budget: RedrawBudget, x_label: str) -> None:
         super().__init__(budget, x_label)
         self.expert_plot = self.add_plot("Expert load (fraction of routed slots)", "load", CompareSpec(
-            "Expert load: the busiest expert's share", busiest_expert), legend=True, legend_columns=2)
+            "Expert load: the busiest expert's share", busiest_expert), legend=True)
         self.ghost_plot = self.add_plot("Ghost activation", "0 dormant … 1 awake", CompareSpec(
             "Ghost activation: mean over ghosts", mean_ghost), legend=True)
         self.expert_curves: list[pg.PlotDataItem] = []

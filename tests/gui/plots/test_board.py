@@ -5,7 +5,7 @@ import pytest
 
 from geogui.engine.metrics import EvalRecord, ModeChange
 from geogui.gui.plots.board import PlotBoard
-from geogui.gui.plots.tabs import ANGLE_NORMS
+from geogui.gui.plots.tabs import ALL_ANGLES, ANGLE_NORMS
 
 from tests.gui.conftest import synthetic_record
 
@@ -26,6 +26,7 @@ def board(qtbot):
 def test_curves_get_the_series_data(board):
     training = board.training
     records = [synthetic_record(step) for step in range(1, 31)]
+    training.angle_view.setCurrentIndex(training.angle_view.findData(ALL_ANGLES))
     board.append(records + [EvalRecord(30, 2.0, 7.4)])
     board.redraw()
     steps = np.arange(1, 31)

@@ -1,0 +1,65 @@
+"""A plot's legend in a row of its own between the title and the view: it never covers the data, and
+a plot without legend entries gives the row back. Stacked plots keep views of the same width (a legend
+beside one plot would shift its x axis against the others').
+
+Key entries (`key_sample`) explain a line style rather than name a curve: a longer sample, so that
+dashes and dots can be told apart, and a click does nothing (there is no curve to hide)."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, QSizeF, Qt
+
+SAMPLE_PX = 20
+KEY_SAMPLE_PX = 34
+ONE_ROW = 99  # entries per row: every legend is one row; its plot is wide enough for what it lists
+
+
+class LegendRow(pg.LegendItem):
+    """A legend that keeps the size of its entries inside the plot's layout (a LegendItem in a layout
+    would otherwise stretch across the whole width)."""
+
+    def __init__(self, columns: int = ONE_ROW) -> None:
+        super().__init__(labelTextSize="8pt", colCount=columns, horSpacing=4)
+
+    def updateSize(self) -> None:  # noqa: N802 - pyqtgraph's name
+        self.layout.invalidate()
+        size = self.layout.effectiveSizeHint(Qt.SizeHint.PreferredSize) if self.items else QSizeF(0, 0)
+        self.setMinimumSize(size)
+        self.setMaximumSize(size)
+        self.resize(size)
+
+    def labels(self) -> list[str]:
+        """The entries' texts, in order: what the legend says."""
+        return [label.text for _, label in self.items]
+
+
+def place_above_view(plot: pg.PlotItem, legend: LegendRow) -> None:
+    """Put `legend` in the row between `plot`'s title and its view, right-aligned, as `plot.legend`
+    (so curves added with a name are listed). That row is the top axis's, which these plots never show."""
+    plot.layout.removeItem(plot.getAxis("top"))
+    plot.getAxis("top").hide()
+    plot.layout.addItem(legend, 1, 1, alignment=Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    plot.legend = legend
+
+
+class _KeySample(pg.ItemSample):
+    def __init__(self, item: pg.PlotDataItem, width: int) -> None:
+        super().__init__(item)
+        self.width_px = width
+        self.setFixedWidth(width)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+        return QRectF(0, 0, self.width_px, SAMPLE_PX)
+
+    def paint(self, painter, *_args) -> None:
+        painter.setPen(pg.mkPen(self.item.opts["pen"]))
+        painter.drawLine(0, 11, self.width_px - 2, 11)
+
+    def mouseClickEvent(self, event) -> None:  # noqa: N802 - pyqtgraph's name
+        event.accept()
+
+
+def key_sample(pen, width: int = KEY_SAMPLE_PX) -> pg.ItemSample:
+    """A legend sample of a colour or line style that belongs to no one curve."""
+    return _KeySample(pg.PlotDataItem(pen=pen), width)
