@@ -105,7 +105,7 @@ def child_redraw(points: int, repeats: int) -> dict:
     series.batch_ms.extend(10 + rng.random(points))
     series.loss.extend(5 / np.sqrt(np.arange(1, points + 1)) + 0.1 * rng.random(points))
     series.loss_ema.extend(series.loss.view())
-    viewport = board._training_tab.widget.viewport()
+    viewport = board.training.widget.viewport()
     batch_curve = board.batch_time_plot.listDataItems()[0]
 
     def timed(update) -> float:
@@ -119,8 +119,8 @@ def child_redraw(points: int, repeats: int) -> dict:
         return 1000 * statistics.median(times)
 
     tab_ms = timed(board.redraw)  # batch time, raw loss and EMA: three 1e6-point series
-    batch_time = board._shown("batch time (ms)", series.batch_ms.view())
-    series_ms = timed(lambda: board._draw(batch_curve, batch_time))
+    batch_time = board.run_view().shown("batch time (ms)", series.batch_ms.view())
+    series_ms = timed(lambda: board.batch_time_plot.draw(batch_curve, batch_time))
     smooth = []
     for _ in range(5):
         start = time.perf_counter()

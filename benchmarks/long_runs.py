@@ -248,7 +248,7 @@ def child_redraw(run: str) -> dict:
     for index in range(board.tabs.count()):
         board.tabs.setCurrentIndex(index)
         app.processEvents()
-        viewport = board._tabs[index].widget.viewport()
+        viewport = board.plot_tabs[index].widget.viewport()
         times = []
         for _ in range(5):
             begin = time.perf_counter()

@@ -150,9 +150,9 @@ def main() -> int:
         if not session_alive():
             return
         index = counts["exports"]
-        if not window.export_run_to(work / f"export-{index}.csv", window.current_run):
+        if not window.exports.export_run_to(work / f"export-{index}.csv", window.current_run):
             failures.append(f"run export {index} failed: {window.status.currentMessage()}")
-        if len(window.export_plots_to(work / f"plots-{index}.png")) < 2:
+        if len(window.exports.export_plots_to(work / f"plots-{index}.png")) < 2:
             failures.append(f"plot export {index} failed: {window.status.currentMessage()}")
         counts["exports"] += 1
 

@@ -19,12 +19,12 @@ from geogui import paths
 from geogui.engine.metrics import RunEvent
 from geogui.gui.app_icon import app_icon
 from geogui.gui.compared_runs import ComparedRuns
-from geogui.gui.dialog_folders import DialogKind, ask_folder, ask_save_path
+from geogui.gui.dialog_folders import DialogKind, ask_folder
 from geogui.gui.field_keys import FieldKeys
 from geogui.gui.plots.board import PlotBoard
-from geogui.gui.plots.image_export import ExportTargetError, plot_file_stem
 from geogui.gui.plots.start_hint import start_hint_text
 from geogui.gui.run_actions import RunActions
+from geogui.gui.run_exports import RunExports
 from geogui.gui.run_controller import FOLLOW_MS, STALL_AFTER_S, RunController
 from geogui.gui.settings_form.panel import SettingsPanel
 from geogui.gui.steering import MODE_FIELD, PENALTY_FIELD
@@ -36,21 +36,10 @@ from geogui.gui.widgets.shortcuts_dialog import ShortcutsDialog
 from geogui.gui.widgets.status_bar import RunStatusBar
 from geogui.gui.widgets.toolbar import RunToolbar
 from geogui.gui.worker import METRICS_INTERVAL_S, TrainingSession
-from geogui.rundir.export.tables import ExportError, export_run
-from geogui.rundir.export.tensorboard import INSTALL_HINT as TENSORBOARD_INSTALL_HINT
-from geogui.rundir.export.tensorboard import tensorboard_available
-from geogui.rundir.runlog import RunLogError
 from geogui.settings import Settings
 
-RUN_EXPORT_FILTERS = {
-    "CSV, one row per batch (*.csv)": ".csv",
-    "JSONL, every record (*.jsonl)": ".jsonl",
-    "Summary, Markdown (*.md)": ".md",
-    "Summary, JSON (*.json)": ".json",
-}
 PREFERRED_SIZE = (1500, 950)
 SCREEN_MARGIN = 40  # px left free around the window on a small screen (window frame, panels)
-PLOT_EXPORT_FILTERS = {"PNG image (*.png)": ".png", "SVG drawing (*.svg)": ".svg"}
 
 
 class MainWindow(QMainWindow):
@@ -81,6 +70,7 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self.controller = RunController(self, self.plots, self.status, self.panel, self.runs_panel,
                                         settings.device.device, persist, metrics_interval_s, follow_ms, stall_after_s)
+        self.exports = RunExports(self, self.plots, self.runs_panel, self.status, lambda: self.current_run, self._warn)
         self.compared = ComparedRuns(self.plots, self.runs_panel, self.status.show_notice)
         self._build_menus()
         self._wire_controls()
@@ -168,18 +158,7 @@ class MainWindow(QMainWindow):
         open_run.setShortcut(QKeySequence.StandardKey.Open)
         open_run.setMenuRole(QAction.MenuRole.NoRole)
         file_menu.addSeparator()
-        file_menu.addAction("Export Run…", self.ask_export_run).setMenuRole(QAction.MenuRole.NoRole)
-        self.export_plot_menu = file_menu.addMenu("Export Plot")
-        for name, plot in self.plots.plot_items():
-            action = self.export_plot_menu.addAction(
-                f"{name}…", lambda plot=plot, name=name: self.ask_export_plots(plot, name))
-            action.setMenuRole(QAction.MenuRole.NoRole)
-        file_menu.addAction("Export All Plots…", self.ask_export_plots).setMenuRole(QAction.MenuRole.NoRole)
-        # Without the optional extra the item stays, and says how to get it.
-        tensorboard_label = "Export to TensorBoard…" if tensorboard_available() else (
-            'Export to TensorBoard… (needs: pip install "geogui[tensorboard]")')
-        self.export_tensorboard_action = file_menu.addAction(tensorboard_label, self.ask_export_tensorboard)
-        self.export_tensorboard_action.setMenuRole(QAction.MenuRole.NoRole)
+        self.exports.add_menu_entries(file_menu)
         file_menu.addSeparator()
         file_menu.addAction("Save Preset…", self.presets.ask_and_save).setMenuRole(QAction.MenuRole.NoRole)
         file_menu.addSeparator()
@@ -348,73 +327,3 @@ class MainWindow(QMainWindow):
         self.plots.timer.stop()
         self.runs_panel.timer.stop()
         super().closeEvent(event)
-
-    # -- export -----------------------------------------------------------------------------------
-    def export_source(self) -> Path | None:
-        """The run File → Export Run… writes: the one selected in the Runs panel, else the current run."""
-        return self.runs_panel.selected_path() or self.current_run
-
-    def ask_export_run(self) -> None:
-        run = self.export_source()
-        if run is None:
-            self._warn("Nothing to export", "Open a run, or select one in the Runs panel, first.")
-            return
-        out = ask_save_path(self, f"Export run {run.name}", run.name, RUN_EXPORT_FILTERS, DialogKind.RUN_EXPORT)
-        if out is not None:
-            self.export_run_to(out, run)
-
-    def export_run_to(self, out: Path, run: Path | None = None) -> bool:
-        """CSV / JSONL / summary (.md, .json) by the suffix of `out`; a failure is a message, not a crash."""
-        run = run or self.export_source()
-        if run is None:
-            self._warn("Nothing to export", "Open a run, or select one in the Runs panel, first.")
-            return False
-        try:
-            report = export_run(run, Path(out))
-        except (ExportError, RunLogError, OSError) as exc:
-            self._warn("Export failed", " ".join(str(exc).split()))
-            return False
-        self.status.show_notice(f"Exported {run.name}: {report}")
-        return True
-
-    def ask_export_plots(self, plot=None, name: str | None = None) -> None:
-        run = self.current_run.name if self.current_run is not None else "geogui"
-        title = f"Export plot {name}" if plot is not None else "Export all plots (one file per tab)"
-        # One plot: <run>-<plot>.png; all plots: <run>.png, written as <run>-<tab>.png per tab.
-        stem = plot_file_stem(run, name or "") if plot is not None else run
-        out = ask_save_path(self, title, stem, PLOT_EXPORT_FILTERS, DialogKind.PLOT_IMAGE)
-        if out is not None:
-            self.export_plots_to(out, plot)
-
-    def ask_export_tensorboard(self) -> None:
-        run = self.export_source()
-        if not tensorboard_available():
-            self._warn("TensorBoard is not installed", TENSORBOARD_INSTALL_HINT)
-            return
-        if run is None:
-            self._warn("Nothing to export", "Open a run, or select one in the Runs panel, first.")
-            return
-        logdir = ask_folder(self, f"TensorBoard log directory for {run.name}", DialogKind.TENSORBOARD)
-        if logdir is not None:
-            self.export_tensorboard_to(logdir, run)
-
-    def export_tensorboard_to(self, logdir: Path, run: Path | None = None) -> bool:
-        """Write the run as event files in LOGDIR/<run name>/ (`tensorboard --logdir LOGDIR` shows it)."""
-        run = run or self.export_source()
-        try:
-            report = export_run(run, Path(logdir), "tensorboard")
-        except (ExportError, RunLogError, OSError) as exc:
-            self._warn("Export failed", " ".join(str(exc).split()))
-            return False
-        self.status.show_notice(f"Exported {run.name} for TensorBoard: {report}")
-        return True
-
-    def export_plots_to(self, out: Path, plot=None) -> list[Path]:
-        """One plot, or every tab as its own file (`<name>-<tab>.png`), as PNG or SVG by the suffix."""
-        try:
-            written = self.plots.export_image(Path(out), plot)
-        except ExportTargetError as exc:
-            self._warn("Export failed", str(exc))
-            return []
-        self.status.show_notice("Exported " + ", ".join(path.name for path in written))
-        return written

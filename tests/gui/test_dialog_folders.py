@@ -41,8 +41,8 @@ def run_dir():
 def window(window, run_dir, monkeypatch):
     window.runs_panel.refresh()
     window.runs_panel.select(run_dir)
-    monkeypatch.setattr(window, "export_run_to", lambda out, run=None: True)
-    monkeypatch.setattr(window, "export_plots_to", lambda out, plot=None: [out])
+    monkeypatch.setattr(window.exports, "export_run_to", lambda out, run=None: True)
+    monkeypatch.setattr(window.exports, "export_plots_to", lambda out, plot=None: [out])
     return window
 
 
@@ -50,14 +50,14 @@ def test_run_export_opens_where_the_last_one_went_also_after_a_new_launch(window
     dialog = FakeSaveDialog(monkeypatch)
     dialog.answer = str(tmp_path / "exports" / "first.csv")
     (tmp_path / "exports").mkdir()
-    window.ask_export_run()
+    window.exports.ask_export_run()
     assert dialog.opened_at[0] == Path.home() / f"{RUN}.csv"  # first use: the home folder
-    window.ask_export_run()
+    window.exports.ask_export_run()
     assert dialog.opened_at[1] == tmp_path / "exports" / f"{RUN}.csv"
     saved = json.loads((paths.config_dir() / dialog_folders.FILE_NAME).read_text())
     assert saved[DialogKind.RUN_EXPORT.value] == str((tmp_path / "exports").resolve())
     # Plot images are another kind: they keep their own folder.
-    window.ask_export_plots()
+    window.exports.ask_export_plots()
     assert dialog.opened_at[2].parent == Path.home()
 
 
@@ -65,9 +65,9 @@ def test_plot_export_proposes_the_run_and_the_plots_name(window, monkeypatch):
     dialog = FakeSaveDialog(monkeypatch)
     monkeypatch.setattr(window.controller, "current_run", paths.runs_dir() / RUN)
     loss = window.plots.training.loss_plot
-    window.ask_export_plots(loss, "Training: Loss")
+    window.exports.ask_export_plots(loss, "Training: Loss")
     assert dialog.opened_at[-1].name == f"{RUN}-training-loss.png"
-    window.ask_export_plots()  # all plots: one file per tab, <run>-<tab>.png
+    window.exports.ask_export_plots()  # all plots: one file per tab, <run>-<tab>.png
     assert dialog.opened_at[-1].name == f"{RUN}.png"
     window.plots.run_label = RUN
     window.plots.ask_export_image(window.plots.experts.expert_plot)
@@ -94,9 +94,9 @@ def test_tensorboard_log_directory_is_remembered_itself(window, tmp_path, monkey
     monkeypatch.setattr("geogui.gui.main_window.tensorboard_available", lambda: True)
     monkeypatch.setattr(QFileDialog, "getExistingDirectory",
                         lambda _parent, _title, start: opened_at.append(Path(start)) or str(logs))
-    monkeypatch.setattr(window, "export_tensorboard_to", lambda logdir, run=None: True)
-    window.ask_export_tensorboard()
-    window.ask_export_tensorboard()
+    monkeypatch.setattr(window.exports, "export_tensorboard_to", lambda logdir, run=None: True)
+    window.exports.ask_export_tensorboard()
+    window.exports.ask_export_tensorboard()
     assert opened_at == [Path.home(), logs.resolve()]
 
 

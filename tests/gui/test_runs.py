@@ -49,6 +49,19 @@ def batches(path) -> list[dict]:
     return [r for r in read_lines(path).lines if r["kind"] == "batch"]
 
 
+def overlay_curves(board) -> dict:
+    """Each compared plot's curves, one a run."""
+    return {plot: plot.comparison.curves for plot in board.all_plots if plot.comparison.curves}
+
+
+def overlay_raw_curves(board) -> dict:
+    return {plot: plot.comparison.raw_curves for plot in board.all_plots if plot.comparison.raw_curves}
+
+
+def overlay_legends(board) -> dict:
+    return {plot: plot.comparison.legend for plot in board.all_plots if plot.comparison.legend is not None}
+
+
 def steps_plotted(window: MainWindow) -> list[int]:
     return window.plots.series.step.view().astype(int).tolist()
 
@@ -101,11 +114,11 @@ def test_opening_a_finished_run_redraws_its_plots_from_disk(window):
     window.plots.redraw()
     logged = batches(path)
     assert window.current_run == path and window.windowTitle() == "done — geogui"
-    assert window.plots.loss_raw_curve.xData.tolist() == list(range(1, 25))
-    assert window.plots.loss_raw_curve.yData == pytest.approx([r["loss"] for r in logged])
+    assert window.plots.training.loss_raw_curve.xData.tolist() == list(range(1, 25))
+    assert window.plots.training.loss_raw_curve.yData == pytest.approx([r["loss"] for r in logged])
     assert window.plots.batch_time_plot.listDataItems()[0].yData == pytest.approx(
         [r["batch_time_s"] * 1000 for r in logged])
-    assert window.plots.eval_curve.xData.tolist() == [10, 20, 24]
+    assert window.plots.training.eval_curve.xData.tolist() == [10, 20, 24]
     assert window.plots.training.norm_curves[1].yData == pytest.approx(  # the angles' default view
         [np.linalg.norm(r["rotation_angles"][1]) for r in logged])
     assert window.status.run_state.text() == "done: finished"
@@ -123,27 +136,27 @@ def test_ticking_two_runs_overlays_them_on_every_plot(window):
     assert not plots.comparing  # one ticked run is not a comparison
     panel.set_ticked(std)
     assert plots.comparing and [o.label for o in plots.overlays] == ["std", "fast"]
-    every_plot = [plot for tab in plots._tabs for plot in tab.plots]
-    assert set(plots.overlay_curves) == set(every_plot)
+    every_plot = [plot for tab in plots.plot_tabs for plot in tab.plots]
+    assert set(overlay_curves(plots)) == set(every_plot)
     for plot in every_plot:
-        curves = plots.overlay_curves[plot]
+        curves = overlay_curves(plots)[plot]
         assert len(curves) == 2
         assert curves[0].opts["pen"].color().name() != curves[1].opts["pen"].color().name()
-        assert [label.text for _sample, label in plots.overlay_legends[plot].items] == ["std", "fast"]
-        assert plots.overlay_legends[plot].isVisible()
-        raw = plots.overlay_raw_curves.get(plot, [])  # the loss plot: each run's raw loss, faint, under it
-        assert len(raw) == (2 if plot is plots.loss_plot else 0)
+        assert [label.text for _sample, label in overlay_legends(plots)[plot].items] == ["std", "fast"]
+        assert overlay_legends(plots)[plot].isVisible()
+        raw = overlay_raw_curves(plots).get(plot, [])  # the loss plot: each run's raw loss, faint, under it
+        assert len(raw) == (2 if plot is plots.training.loss_plot else 0)
         assert not any(item.isVisible() for item in plot.listDataItems() if item not in curves + raw)
-    for index in range(len(plots._tabs)):
+    for index in range(len(plots.plot_tabs)):
         plots.redraw_tab(index)
-    std_curve, fast_curve = plots.overlay_curves[plots.batch_time_plot]
+    std_curve, fast_curve = overlay_curves(plots)[plots.batch_time_plot]
     assert std_curve.yData == pytest.approx([r["batch_time_s"] * 1000 for r in batches(std)])
     assert fast_curve.xData.tolist() == list(range(1, 16))  # the opened run is its own series
     assert plots.overlays[1].series is None
-    assert np.isnan(plots.overlay_curves[plots.angle_plot][0].yData).all()  # standard has no angles
+    assert np.isnan(overlay_curves(plots)[plots.training.angle_plot][0].yData).all()  # standard has no angles
     panel.set_ticked(std, False)
-    assert not plots.comparing and plots.loss_raw_curve.isVisible() and plots.loss_plot.legend.isVisible()
-    assert all(not plots.overlay_legends[plot].isVisible() for plot in every_plot)
+    assert not plots.comparing and plots.training.loss_raw_curve.isVisible() and plots.training.loss_plot.legend.isVisible()
+    assert all(not overlay_legends(plots)[plot].isVisible() for plot in every_plot)
 
 
 def test_the_live_run_is_one_of_the_overlaid_runs(qtbot, window):
@@ -158,7 +171,7 @@ def test_the_live_run_is_one_of_the_overlaid_runs(qtbot, window):
     assert window.plots.comparing
     live_overlay = [o for o in window.plots.overlays if o.label == live.name][0]
     assert live_overlay.series is None  # the plots' own, growing series
-    curve = window.plots.overlay_curves[window.plots.batch_time_plot][window.plots.overlays.index(live_overlay)]
+    curve = overlay_curves(window.plots)[window.plots.batch_time_plot][window.plots.overlays.index(live_overlay)]
 
     def live_curve_grew() -> bool:
         window.plots.redraw()
@@ -281,20 +294,20 @@ def test_resume_from_the_panel_continues_the_step_numbers_in_the_same_directory(
 def test_export_csv_jsonl_summary_and_plot_images(window, tmp_path):
     path = record("exported", steps=18)
     window.open_run(path)
-    assert window.export_run_to(tmp_path / "out" / "run.csv")
+    assert window.exports.export_run_to(tmp_path / "out" / "run.csv")
     assert len(pandas.read_csv(tmp_path / "out" / "run.csv")) == len(batches(path)) == 18
     assert "18 batches" in window.status.currentMessage()
-    assert window.export_run_to(tmp_path / "out" / "run.jsonl")
+    assert window.exports.export_run_to(tmp_path / "out" / "run.jsonl")
     assert len((tmp_path / "out" / "run.jsonl").read_text().splitlines()) == len(read_lines(path).lines)
-    assert window.export_run_to(tmp_path / "out" / "summary.md")
+    assert window.exports.export_run_to(tmp_path / "out" / "summary.md")
     assert "# Run exported" in (tmp_path / "out" / "summary.md").read_text()
 
-    written = window.export_plots_to(tmp_path / "img" / "plots.png")
+    written = window.exports.export_plots_to(tmp_path / "img" / "plots.png")
     assert [p.name for p in written] == ["plots-training.png", "plots-learning-rates.png", "plots-experts.png",
                                         "plots-throughput.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
     loss = dict(window.plots.plot_items())["Training: Loss"]
-    [svg] = window.export_plots_to(tmp_path / "img" / "loss.svg", loss)
+    [svg] = window.exports.export_plots_to(tmp_path / "img" / "loss.svg", loss)
     assert svg.stat().st_size > 0 and "<svg" in svg.read_text()
     assert window.plots.tabs.currentIndex() == 0  # the tab shown before the export is shown again
 
@@ -304,13 +317,13 @@ def test_an_unwritable_export_target_is_a_message_and_the_app_stays_up(window, t
     window.open_run(path)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    assert not window.export_run_to(blocker / "run.csv")
+    assert not window.exports.export_run_to(blocker / "run.csv")
     assert window.warning_box.isVisible() and "cannot write" in window.warning_box.text()
-    assert not window.export_plots_to(blocker / "plots.png")
+    assert not window.exports.export_plots_to(blocker / "plots.png")
     assert "cannot write" in window.warning_box.text()
-    assert not window.export_plots_to(tmp_path / "plots.gif")
+    assert not window.exports.export_plots_to(tmp_path / "plots.gif")
     assert ".png or .svg" in window.warning_box.text()
-    assert window.export_run_to(tmp_path / "fine.csv")  # and the next export works
+    assert window.exports.export_run_to(tmp_path / "fine.csv")  # and the next export works
 
 
 # -- damaged runs ---------------------------------------------------------------------------------

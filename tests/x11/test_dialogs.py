@@ -41,6 +41,6 @@ def test_plot_export_opens_in_the_last_plot_folder_with_the_plots_name(window, q
     folder.mkdir()
     remember(DialogKind.PLOT_IMAGE, folder / "an-earlier-plot.png")
     loss = window.plots.training.loss_plot
-    seen = _open_and_look(qtbot, lambda: window.ask_export_plots(loss, "Training: Loss"))
+    seen = _open_and_look(qtbot, lambda: window.exports.ask_export_plots(loss, "Training: Loss"))
     assert seen["folder"] == folder.resolve()
     assert seen["selected"] == ["geogui-training-loss.png"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
@@ -370,51 +369,3 @@ class PlotBoard(QWidget):
         self.tabs.setCurrentIndex(index)
         self.plot_tabs[index].widget.ci.layout.activate()
         self.redraw_tab(index)
-
-    # -- names kept for callers that reach the plots and curves through the board -----------------
-    @property
-    def loss_plot(self) -> Plot:
-        return self.training.loss_plot
-
-    @property
-    def angle_plot(self) -> Plot:
-        return self.training.angle_plot
-
-    @property
-    def loss_raw_curve(self) -> pg.PlotDataItem:
-        return self.training.loss_raw_curve
-
-    @property
-    def eval_curve(self) -> pg.PlotDataItem:
-        return self.training.eval_curve
-
-    @property
-    def angle_curves(self) -> list[list[pg.PlotDataItem]]:
-        return self.training.angle_curves
-
-    @property
-    def _tabs(self) -> list[Tab]:
-        return self.plot_tabs
-
-    @property
-    def _training_tab(self) -> TrainingTab:
-        return self.training
-
-    @property
-    def overlay_curves(self) -> dict[Plot, list[pg.PlotDataItem]]:
-        return {plot: plot.comparison.curves for plot in self.all_plots if plot.comparison.curves}
-
-    @property
-    def overlay_raw_curves(self) -> dict[Plot, list[pg.PlotDataItem]]:
-        return {plot: plot.comparison.raw_curves for plot in self.all_plots if plot.comparison.raw_curves}
-
-    @property
-    def overlay_legends(self) -> dict[Plot, pg.LegendItem]:
-        return {plot: plot.comparison.legend for plot in self.all_plots if plot.comparison.legend is not None}
-
-    def _shown(self, name: str, y) -> ShownSeries:
-        # The GUI overhead benchmark times one curve's hand-over through these two.
-        return self.run_view().shown(name, y)
-
-    def _draw(self, curve: pg.PlotDataItem, shown: ShownSeries) -> None:
-        next(plot for plot in self.all_plots if curve in plot.listDataItems()).draw(curve, shown)

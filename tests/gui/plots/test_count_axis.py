@@ -33,13 +33,13 @@ def test_step_ticks_are_whole_numbers_when_zoomed_in(board, low, high):
 
 def test_tokens_count_too_but_wall_time_keeps_fractional_ticks(board):
     board.x_axis.setCurrentIndex(board.x_axis.findData("tokens"))
-    assert all(value == int(value) for value in tick_values(board.loss_plot, 0.0, 3.0))
+    assert all(value == int(value) for value in tick_values(board.training.loss_plot, 0.0, 3.0))
     board.x_axis.setCurrentIndex(board.x_axis.findData("wall_time"))
-    assert any(value != int(value) for value in tick_values(board.loss_plot, 0.0, 3.0))
+    assert any(value != int(value) for value in tick_values(board.training.loss_plot, 0.0, 3.0))
     board.x_axis.setCurrentIndex(board.x_axis.findData("step"))
-    assert all(value == int(value) for value in tick_values(board.loss_plot, 0.0, 3.0))
+    assert all(value == int(value) for value in tick_values(board.training.loss_plot, 0.0, 3.0))
 
 
 def test_wide_ranges_keep_pyqtgraphs_round_ticks(board):
-    values = tick_values(board.loss_plot, 0.0, 1000.0)
+    values = tick_values(board.training.loss_plot, 0.0, 1000.0)
     assert 200.0 in values and 500.0 in values

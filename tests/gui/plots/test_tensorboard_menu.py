@@ -40,7 +40,7 @@ def test_the_menu_writes_the_open_run_as_event_files(qtbot, tmp_path, monkeypatc
     assert window.open_run(run)
     assert window.plots.run_label == "tb-run"  # the readout and exported plot data name the run
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: str(tmp_path / "logs"))
-    window.export_tensorboard_action.trigger()
+    window.exports.export_tensorboard_action.trigger()
     accumulator = EventAccumulator(str(tmp_path / "logs" / "tb-run"))
     accumulator.Reload()
     assert [event.step for event in accumulator.Scalars("loss/total")] == [1, 2, 3, 4, 5, 6]
@@ -50,6 +50,6 @@ def test_the_menu_writes_the_open_run_as_event_files(qtbot, tmp_path, monkeypatc
 def test_without_the_extra_the_menu_item_says_how_to_install(qtbot, monkeypatch):
     monkeypatch.setattr(main_window, "tensorboard_available", lambda: False)
     window = make_window(qtbot)
-    assert 'pip install "geogui[tensorboard]"' in window.export_tensorboard_action.text()
-    window.export_tensorboard_action.trigger()
+    assert 'pip install "geogui[tensorboard]"' in window.exports.export_tensorboard_action.text()
+    window.exports.export_tensorboard_action.trigger()
     assert window.warning_box.text() == INSTALL_HINT
