@@ -7,13 +7,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
 
-from geogui.gui.main_window import MainWindow
+from geogui.gui.main_window import PREFERRED_SIZE, MainWindow
 
 
 class ScreenshotRun(QObject):
     def __init__(self, window: MainWindow, steps: int, path: Path) -> None:
         super().__init__(window)
         self.window = window
+        # The picture is of the window at its preferred size, whatever the screen (often a virtual one).
+        window.resize(*PREFERRED_SIZE)
         self.steps = steps
         self.path = Path(path)
         self.error: str | None = None

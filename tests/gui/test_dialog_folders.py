@@ -91,7 +91,7 @@ def test_tensorboard_log_directory_is_remembered_itself(window, tmp_path, monkey
     logs = tmp_path / "logs"
     logs.mkdir()
     opened_at = []
-    monkeypatch.setattr("geogui.gui.main_window.tensorboard_available", lambda: True)
+    monkeypatch.setattr("geogui.gui.run_exports.tensorboard_available", lambda: True)
     monkeypatch.setattr(QFileDialog, "getExistingDirectory",
                         lambda _parent, _title, start: opened_at.append(Path(start)) or str(logs))
     monkeypatch.setattr(window.exports, "export_tensorboard_to", lambda logdir, run=None: True)

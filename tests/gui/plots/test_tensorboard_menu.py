@@ -10,7 +10,7 @@ from geogui.rundir.recorder import record_run
 from geogui.rundir.runlog import RunLog
 from geogui.rundir.export.tensorboard import INSTALL_HINT, tensorboard_available
 from geogui.engine.trainer import Trainer
-from geogui.gui import main_window
+from geogui.gui import run_exports
 from geogui.gui.main_window import MainWindow
 
 from tests.gui.conftest import tiny_settings
@@ -48,7 +48,7 @@ def test_the_menu_writes_the_open_run_as_event_files(qtbot, tmp_path, monkeypatc
 
 
 def test_without_the_extra_the_menu_item_says_how_to_install(qtbot, monkeypatch):
-    monkeypatch.setattr(main_window, "tensorboard_available", lambda: False)
+    monkeypatch.setattr(run_exports, "tensorboard_available", lambda: False)
     window = make_window(qtbot)
     assert 'pip install "geogui[tensorboard]"' in window.exports.export_tensorboard_action.text()
     window.exports.export_tensorboard_action.trigger()
