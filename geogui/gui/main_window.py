@@ -188,7 +188,7 @@ class MainWindow(QMainWindow):
     def _wire_panels(self) -> None:
         self.panel.settings_edited.connect(self._mirror_panel_in_toolbar)
         self.panel.settings_edited.connect(self._show_start_hint)
-        self.panel.validity_changed.connect(lambda _valid: self._update_actions())
+        self.panel.validity_changed.connect(lambda _valid: (self._update_actions(), self._show_start_hint()))
         self.presets.preset_loaded.connect(self.panel.set_settings)
         self.presets.message.connect(self.status.show_notice)
         self.runs_panel.open_requested.connect(self.open_run)
@@ -220,7 +220,8 @@ class MainWindow(QMainWindow):
 
     def _show_start_hint(self) -> None:
         data = self.panel.editor("data", "path").raw_value()
-        self.plots.start_hint.show_text(start_hint_text(self.run_actions.start, self.open_run_action, data))
+        self.plots.start_hint.show_text(
+            start_hint_text(self.run_actions.start, self.open_run_action, data, self.panel.is_valid()))
 
     def _on_current_run_changed(self, path: Path | None) -> None:
         self.setWindowTitle(f"{path.name} — geogui" if path is not None else "geogui")

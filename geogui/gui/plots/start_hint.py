@@ -23,11 +23,15 @@ def shortcut_text(action: QAction) -> str:
     return action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
 
 
-def start_hint_text(start: QAction, open_run: QAction, data_path: str = "") -> str:
+def start_hint_text(start: QAction, open_run: QAction, data_path: str = "", settings_valid: bool = True) -> str:
     """'Press Start (Ctrl+R) to train on <data>, or open a run (Ctrl+O)'; `data_path` as typed in the
-    settings ('' for the embedded corpus)."""
+    settings ('' for the embedded corpus). While the settings are refused Start is off, and the hint
+    says what to fix rather than what to press."""
     data = Path(data_path).name if data_path.strip() else DEFAULT_DATA
     start_name = start.text().replace("&", "")
+    if not settings_valid:
+        return (f"Fix the settings marked ⚠ to {start_name.lower()} training,\n"
+                f"or open a run ({shortcut_text(open_run)})")
     return (f"Press {start_name} ({shortcut_text(start)}) to train on {data},\n"
             f"or open a run ({shortcut_text(open_run)})")
 

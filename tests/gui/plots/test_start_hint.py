@@ -68,3 +68,12 @@ def test_the_hint_goes_when_a_run_starts_and_comes_back_when_the_current_run_is_
     assert not hint.isVisible()
     window.runs_panel.deleted.emit(run)
     assert hint.isVisible() and window.current_run is None and len(window.plots.series) == 0
+
+
+def test_with_refused_settings_the_hint_says_to_fix_them_not_to_press_start(window, tmp_path):
+    hint = window.plots.start_hint
+    window.panel.editor("data", "path").line.setText(str(tmp_path / "missing.txt"))
+    assert not window.run_actions.start.isEnabled()
+    assert "Press" not in hint.text() and "Fix the settings" in hint.text()
+    window.panel.editor("data", "path").line.setText("")
+    assert window.run_actions.start.isEnabled() and hint.text().startswith("Press Start")
