@@ -27,6 +27,7 @@ _TERM_NAME = re.compile(r"[^\W\d_][\d']*")
 class AnswerVerdict:
     right: bool
     how: str  # why, in a few words: for a samples table and for tests
+    readable: bool = True  # an answer was written, and is a term where a term is expected
 
 
 def _term_or_none(text: str | None) -> Term | None:
@@ -54,15 +55,15 @@ def check_answer(question: str, expected: str | None, produced: str | None) -> A
     if expected is not None and expected.strip() and _term_or_none(expected) is None:
         if produced is not None and produced.strip() == expected.strip():
             return AnswerVerdict(True, "same text as the record's answer")
-        return AnswerVerdict(False, "not the record's answer")
+        return AnswerVerdict(False, "not the record's answer", readable=bool(produced and produced.strip()))
     target = expected_term(question, expected)
     if target is None:
         return AnswerVerdict(False, "no expected answer: the question has no normal form and the record no answer")
     if produced is None or not produced.strip():
-        return AnswerVerdict(False, "no answer written")
+        return AnswerVerdict(False, "no answer written", readable=False)
     written = _term_or_none(produced)
     if written is None:
-        return AnswerVerdict(False, "the answer does not parse as a term")
+        return AnswerVerdict(False, "the answer does not parse as a term", readable=False)
     if alpha_equivalent(written, target):
         return AnswerVerdict(True, "alpha-equivalent to the normal form")
     return AnswerVerdict(False, "a different term")
