@@ -1,13 +1,13 @@
 """What writing text costs: generation speed with and without the key/value cache, and the answer
 accuracy's price beside an evaluation and beside training steps, measured in one process.
 
-    python benchmarks/generation.py [--device D] [--bytes N] [--questions Q] [--rounds R]
+    python benchmarks/generation.py [--device D] [--bytes N] [--questions Q] [--answer-bytes A] [--rounds R]
 
 For the app's default model (seq_len 128), the same model with a window longer than the sample
 (where the cache serves every byte) and the tiny test model, a sample of N bytes (default 512) is
 written with and without the cache, in the standard and geometric modes, rounds interleaved; then
-`answer_accuracy` on Q held-out questions (default 32, greedy, up to the sampling default's 256
-bytes each) is timed batched and one question at a time, against one evaluation
+`answer_accuracy` on Q held-out questions (default 32, greedy, up to A bytes each, default the
+sampling default's 256) is timed batched and one question at a time, against one evaluation
 (`Trainer._evaluate`) and 100 training steps (`Trainer._train_batch`, 10 timed and scaled).
 
 Lines a script can read:
@@ -68,10 +68,9 @@ def timed(work) -> float:
     return time.perf_counter() - started
 
 
-def accuracy_costs(trainer: Trainer, questions_count: int, device: torch.device) -> None:
+def accuracy_costs(trainer: Trainer, questions_count: int, max_bytes: int, device: torch.device) -> None:
     state, corpus = trainer.state, trainer._corpus
     mode = Mode.GEOMETRIC_FAST
-    max_bytes = SamplingSettings().max_bytes
     questions = heldout_questions(decode(corpus.val), questions_count)
     batched = timed(lambda: answer_accuracy(state.model, state.rotator, questions, mode, max_bytes))
     greedy = SamplingSettings(temperature=0, max_bytes=max_bytes)
@@ -98,6 +97,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--bytes", type=int, default=512)
     parser.add_argument("--questions", type=int, default=32)
+    parser.add_argument("--answer-bytes", type=int, default=SamplingSettings().max_bytes)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--models", default=",".join(MODELS), help="which of " + ", ".join(MODELS))
     args = parser.parse_args()
@@ -111,7 +111,7 @@ def main() -> None:
             default_trainer = trainer
     if default_trainer is not None:
         print("# answer accuracy on the default model (geometric_fast), one evaluation, 100 training steps")
-        accuracy_costs(default_trainer, args.questions, default_trainer.device_choice.device)
+        accuracy_costs(default_trainer, args.questions, args.answer_bytes, default_trainer.device_choice.device)
 
 
 if __name__ == "__main__":
