@@ -3,6 +3,10 @@
 
 The ordinary pass routes every token; the geometric step instead forces every MoE layer to one expert
 per presentation (`forward_presentation`, `forward_presentations`).
+
+Generation adds cached twins of the two passes (`forward_cached`, `forward_presentations_cached`):
+they take the attention keys and values of the bytes already seen, so a new byte costs one token's
+pass. The training paths do not use them and are unchanged.
 """
 
 from __future__ import annotations
@@ -16,6 +20,16 @@ from torch import nn
 
 from geogui.engine.moe import DISPATCH_PATHS, DispatchPath, MoEFeedForward, RoutingStats
 from geogui.settings import ModelSettings
+
+# One layer's attention keys and values, each (sequences, heads, time, head width).
+LayerCache = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class CachedOutput:
+    logits: torch.Tensor  # (B, t, V) for the t new tokens
+    top_experts: torch.Tensor  # (L, B, t): each layer's top-1 routed expert for each new token
+    cache: list[LayerCache]  # every layer's keys and values, the new tokens' included
 
 
 @dataclass
@@ -40,6 +54,20 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.qkv(x).view(batch, tokens // batch, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.proj(y.transpose(1, 2).reshape(tokens, width))
+
+    def forward_cached(self, x: torch.Tensor, batch: int, past: LayerCache | None) -> tuple[torch.Tensor, LayerCache]:
+        """`forward` for new tokens x (batch * t, D) that follow the `past` keys and values."""
+        tokens, width = x.shape
+        q, k, v = self.qkv(x).view(batch, tokens // batch, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
+        if past is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            k, v = torch.cat((past[0], k), dim=2), torch.cat((past[1], v), dim=2)
+            new, seen = q.shape[2], k.shape[2]
+            # New token i sees every past one and the new ones up to itself; one token sees them all.
+            mask = None if new == 1 else torch.ones(new, seen, dtype=torch.bool, device=x.device).tril(seen - new)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.proj(y.transpose(1, 2).reshape(tokens, width)), (k, v)
 
 
 def default_dispatch(device_type: str) -> DispatchPath:
@@ -92,6 +120,9 @@ class MoETransformer(nn.Module):
     def _positions(self, time: int, device: torch.device) -> torch.Tensor:
         return self.position_embedding(torch.arange(time, device=device))
 
+    def _positions_from(self, start: int, time: int, device: torch.device) -> torch.Tensor:
+        return self.position_embedding(torch.arange(start, start + time, device=device))
+
     def _head(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.lm_head(self.ln_final(hidden))
 
@@ -136,6 +167,44 @@ class MoETransformer(nn.Module):
         The head is linear with no bias, so mean_p(W n_p) = W mean_p(n_p): identical up to float
         rounding, without materialising P copies of the (B, T, vocab) logits or their gradients."""
         return self.lm_head(self.ln_final(hidden).mean(dim=0))
+
+    # ---- cached incremental passes, for generation ----
+    def forward_cached(self, idx: torch.Tensor, cache: list[LayerCache] | None = None) -> CachedOutput:
+        """`forward` for the tokens idx (B, t) that follow the ones `cache` holds (None: the first).
+
+        Positions are absolute, so the cached bytes and the new ones must fit seq_len together; a
+        window that slides shifts every position and needs a fresh pass (see `engine.generation`)."""
+        batch, time = idx.shape
+        start = 0 if cache is None else cache[0][0].shape[2]
+        x = (self.embed_tokens(idx) + self._positions_from(start, time, idx.device)).view(batch * time, -1)
+        new_cache, top_experts = [], []
+        for layer, block in enumerate(self.blocks):
+            attended, kv = block.attn.forward_cached(block.ln_attn(x), batch, None if cache is None else cache[layer])
+            x = x + attended
+            normed = block.ln_ff(x)
+            ff, _, _ = block.moe.routed(normed)
+            x = x + ff
+            # The router's first choice, read from the same logits `routed` ranks (dormant ghosts masked).
+            top_experts.append((block.moe.router(normed) + block.moe.route_mask).argmax(dim=-1).view(batch, time))
+            new_cache.append(kv)
+        return CachedOutput(self._head(x).view(batch, time, -1), torch.stack(top_experts), new_cache)
+
+    def forward_presentations_cached(
+        self, embeddings: torch.Tensor, experts: Sequence[int], cache: list[LayerCache] | None = None
+    ) -> tuple[torch.Tensor, list[LayerCache]]:
+        """`forward_presentations` for new tokens' rotated embeddings (P, B, t, D) that follow the ones
+        `cache` holds. Returns their final hidden states (P, B, t, D) and the new cache."""
+        presentations, batch, time, width = embeddings.shape
+        start = 0 if cache is None else cache[0][0].shape[2]
+        x = (embeddings + self._positions_from(start, time, embeddings.device)).reshape(-1, width)
+        new_cache = []
+        for layer, block in enumerate(self.blocks):
+            attended, kv = block.attn.forward_cached(block.ln_attn(x), presentations * batch,
+                                                     None if cache is None else cache[layer])
+            x = x + attended
+            x = x + block.moe.forced_stacked(block.ln_ff(x), experts)
+            new_cache.append(kv)
+        return x.view(presentations, batch, time, width), new_cache
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -9,6 +9,7 @@ from geogui.settings.schema import (
     Mode,
     ModelSettings,
     RunSettings,
+    SamplingSettings,
     Settings,
     SettingsError,
     describe_validation_error,
@@ -18,6 +19,6 @@ from geogui.settings.schema import (
 
 __all__ = [
     "MODE_DESCRIPTIONS", "SCHEMA_VERSION", "DataSettings", "DeviceSettings", "Mode", "ModelSettings",
-    "RunSettings", "Settings", "SettingsError", "describe_validation_error", "load_settings_file",
+    "RunSettings", "SamplingSettings", "Settings", "SettingsError", "describe_validation_error", "load_settings_file",
     "settings_to_json",
 ]

@@ -236,6 +236,35 @@ class DeviceSettings(_Section):
     )
 
 
+class SamplingSettings(_Section):
+    """How the model writes text: samples shown during training, the answer accuracy measured at each
+    evaluation, and `geogui-sample`."""
+
+    temperature: float = Field(
+        0.8, ge=0.0, le=5.0, title="Temperature",
+        description="Divides the logits before sampling: lower is more predictable; 0 always takes the "
+        "most likely byte (greedy).",
+    )
+    top_k: int = Field(
+        0, ge=0, le=256, title="Top-k bytes",
+        description="Sample only among the k most likely bytes (0 = all 256).",
+    )
+    max_bytes: int = Field(256, ge=1, le=4096, title="Sample length (bytes)", description="Bytes written per sample.")
+    sample_interval: int = Field(
+        500, ge=0, le=1_000_000, title="Sample every (steps)",
+        description="Steps between text samples logged during training (0 = none).",
+    )
+    accuracy_questions: int = Field(
+        32, ge=0, le=1000, title="Accuracy questions",
+        description="Held-out questions the model answers (greedy) at each evaluation; an answer is right "
+        "when it is alpha-equivalent to the reducer's normal form (0 = off; data without records has none).",
+    )
+    prompt: str = Field(
+        "", max_length=4096, title="Prompt",
+        description="The text each sample continues (empty: the first held-out question).",
+    )
+
+
 class Settings(_Section):
     schema_version: int = Field(
         SCHEMA_VERSION, ge=FIRST_VERSION, le=SCHEMA_VERSION, title="Schema version",
@@ -245,6 +274,8 @@ class Settings(_Section):
     model: ModelSettings = Field(default_factory=ModelSettings, title="Model")
     data: DataSettings = Field(default_factory=DataSettings, title="Data")
     device: DeviceSettings = Field(default_factory=DeviceSettings, title="Device")
+    # A section added later, all defaults: files written without it load unchanged (no migration).
+    sampling: SamplingSettings = Field(default_factory=SamplingSettings, title="Sampling")
 
 
 class SettingsError(ValueError):

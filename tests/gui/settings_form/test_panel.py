@@ -21,7 +21,7 @@ def window(qtbot, tiny):
 def test_every_field_has_a_generated_editor_labelled_from_the_schema(qtbot):
     panel = SettingsPanel(Settings())
     qtbot.addWidget(panel)
-    assert [panel.tabText(i) for i in range(panel.count())] == ["Run", "Model", "Data", "Device"]
+    assert [panel.tabText(i) for i in range(panel.count())] == ["Run", "Model", "Data", "Device", "Sampling"]
     for section, model in section_fields().items():
         form = panel.forms[section]
         assert set(form.editors) == set(model.model_fields)
