@@ -48,6 +48,8 @@ class RecordKind(StrEnum):
     FINISHED = "finished"
     REWIND = "resumed"
     STARTED = "started"  # never logged: what RunStarted tells the RunLog goes to meta.json
+    ACCURACY = "accuracy"  # held-out answers checked at an evaluation step (`engine.samples`)
+    SAMPLE = "sample"  # a generated sample: a line of samples.jsonl, not of metrics.jsonl
 
 
 class EventKind(StrEnum):
