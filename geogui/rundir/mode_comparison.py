@@ -82,8 +82,13 @@ class ComparisonPlan:
     def run_dirs(self) -> list[Path]:
         return [leg.run_dir for leg in self.legs]
 
-    def driver(self, leg: ComparisonLeg, clock: Callable[[], float] = time.monotonic) -> "ComparisonDriver":
-        return ComparisonDriver(self, leg, clock)
+    def driver(self, leg: ComparisonLeg, clock: Callable[[], float] | None = None) -> "ComparisonDriver":
+        """The leg's driver; its budget is measured on `clock` (default `wall_clock`)."""
+        return ComparisonDriver(self, leg, clock if clock is not None else wall_clock)
+
+
+def wall_clock() -> float:
+    return time.monotonic()
 
 
 def new_group_name() -> str:
