@@ -37,6 +37,8 @@ from geogui.settings import Mode, Settings
 COMPARED_MODES = (Mode.STANDARD, Mode.GEOMETRIC_FAST, Mode.GEOMETRIC)
 INITIAL_STATE_FILE = "initial_state.pt"
 BUDGET_REACHED = "budget_reached"  # the event a run stopped at its wall-time budget logs
+MAX_STEPS = 10_000_000  # as the settings' steps
+MAX_SECONDS = 7 * 24 * 3600.0
 
 
 class ComparisonBudget(BaseModel):
@@ -45,8 +47,8 @@ class ComparisonBudget(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     kind: Literal["steps", "wall_time"] = Field("steps", title="Compare at equal")
-    steps: int | None = Field(None, ge=1, le=10_000_000, title="Steps per mode")
-    seconds: float | None = Field(None, gt=0, le=7 * 24 * 3600.0, title="Seconds per mode")
+    steps: int | None = Field(None, ge=1, le=MAX_STEPS, title="Steps per mode")
+    seconds: float | None = Field(None, gt=0, le=MAX_SECONDS, title="Seconds per mode")
 
     @model_validator(mode="after")
     def _has_its_amount(self) -> "ComparisonBudget":
