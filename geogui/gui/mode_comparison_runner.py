@@ -70,7 +70,7 @@ class ModeComparisonRunner(QObject):
         if state is RunState.STOPPING:
             self._stopped = True
         elif state is RunState.IDLE:  # the run's session has ended: go on once the controller is done with it
-            QTimer.singleShot(0, self._after_run)
+            QTimer.singleShot(0, self, self._after_run)
 
     def _after_run(self) -> None:
         if not self.active or self.controller.session is not None:

@@ -84,3 +84,20 @@ def test_stop_mid_way_ends_the_comparison_cleanly(qtbot, window):
     assert len(runs) == 1 and read_meta(runs[0]).status is RunStatus.STOPPED  # the next mode never started
     assert not runner.active and window.mode_comparison.action.isEnabled()
     assert window.mode_comparison.table is None
+
+
+def test_equal_wall_time_stops_each_run_at_its_budget_and_goes_on(qtbot, window, monkeypatch):
+    import itertools
+
+    from geogui.rundir import mode_comparison
+
+    ticks = itertools.count()  # a minute per reading, in the worker thread: each run stops after one batch
+    monkeypatch.setattr(mode_comparison, "wall_clock", lambda: 60.0 * next(ticks))
+    _choose(window, qtbot, equal_time=True, steps=1000, seconds=30)
+    with qtbot.waitSignal(window.mode_comparison.runner.finished, timeout=TIMEOUT_MS):
+        pass
+    metas = [read_meta(path) for path in _runs()]
+    assert len(metas) == 3
+    assert all(m.status is RunStatus.STOPPED and m.model_extra["stopped_at_budget"] for m in metas)
+    assert all(m.steps_done == 1 and m.settings["run"]["steps"] == 1000 for m in metas)
+    assert window.mode_comparison.table.table.rowCount() == 3
