@@ -3,8 +3,8 @@ loss at equal steps and at equal wall time, from the runs' metrics.jsonl. Writte
 as comparison.md (a Markdown table) and comparison.json.
 
 Equal steps: the last step at which every run was evaluated. Equal wall time: the largest wall time
-every run reached; each run's last evaluation at or before it (the wall time of an evaluation is
-that of the batch it follows). Equal wall time is what says whether a slower mode is worth its cost.
+every run reached, W; each run's last evaluation after a step that began by W (so a run stopped
+at its wall-time budget counts with the evaluation made where it stopped). Equal wall time is what says whether a slower mode is worth its cost.
 
 Speed leaves out each run's first step (its one-off warm-up); the wall time, which includes it,
 is what the equal-time columns compare. Answer accuracy is read from any record that carries one (`ACCURACY_KEYS`); runs without such
@@ -144,10 +144,12 @@ def _wall_at(run: RunMetrics, step: int) -> float | None:
 
 
 def _last_eval_within(run: RunMetrics, wall_s: float | None) -> int | None:
+    """The last evaluation after a step that began by `wall_s` (when the step before it ended): a
+    run stopped at its budget began its last step within it, and was evaluated there."""
     if wall_s is None:
         return None
-    walls = {step: _wall_at(run, step) for step in run.evals}
-    within = [step for step, wall in walls.items() if wall is not None and wall <= wall_s]
+    began = {step: 0.0 if step == 1 else _wall_at(run, step - 1) for step in run.evals}
+    within = [step for step, wall in began.items() if wall is not None and wall <= wall_s]
     return max(within) if within else None
 
 

@@ -14,7 +14,8 @@ differently.
 
 Equal wall time: each run trains until its budget is used (its steps setting is then the upper
 bound), and stops cleanly: status "stopped", with a `budget_reached` event and `stopped_at_budget`
-in meta.json saying it stopped at its budget. Its clock is injectable, so tests need no real time.
+in meta.json saying it stopped at its budget, and an evaluation at the step it stopped at. Its
+clock is injectable, so tests need no real time.
 
 No Qt, and torch only on first use (the window plans a comparison on the GUI thread).
 """
@@ -151,7 +152,7 @@ class ComparisonDriver(RunDriver):
                     self._started_at = self._clock()
                 yield event
                 if isinstance(event, BatchRecord) and self._budget_used() and not self.stopped_at_budget:
-                    yield self._stop_at_budget(event.step)
+                    yield from self._stop_at_budget(event.step)
         finally:
             events.close()
 
@@ -159,15 +160,20 @@ class ComparisonDriver(RunDriver):
         budget = self.comparison.budget
         return budget.kind == "wall_time" and self._clock() - self._started_at >= budget.seconds
 
-    def _stop_at_budget(self, step: int) -> RunEvent:
-        self.trainer.stop()  # takes effect before the next step: the run closes as "stopped"
+    def _stop_at_budget(self, step: int) -> Iterator[DriverEvent]:
+        """Stop before the next step (the run closes as "stopped"), and evaluate where it stopped
+        unless the trainer evaluates this step itself: equal wall time compares these losses."""
+        self.trainer.stop()
         self.stopped_at_budget = True
         event = RunEvent(step, BUDGET_REACHED, f"stopped at its wall-time budget of "
                                                f"{self.comparison.budget.seconds:g} s after {step} steps")
         self.note(stopped_at_budget=True)  # written with the event's meta.json
-        if self.log is not None:
-            self.log.write(event)
-        return event
+        run = self.settings.run
+        final = [] if step % run.eval_interval == 0 or step == run.steps else [self.trainer.evaluate()]
+        for record in [event, *final]:
+            if self.log is not None:
+                self.log.write(record)
+            yield record
 
     def _share_initial_state(self) -> None:
         """Before step 1: save this run's initial weights for the group, or load the group's."""

@@ -51,12 +51,13 @@ def test_speed_and_the_equal_steps_and_equal_time_picks(runs):
     # equal steps: the last step every run was evaluated at is 2
     assert summary.equal_step == 2
     assert [m.eval_loss_at_equal_steps for m in summary.modes] == [3.0, 2.8, 2.9]
-    # equal wall time: the least of the last wall times (6, 8, 9) is 6 s; each run's last eval by then
+    # equal wall time: the least of the last wall times (6, 8, 9) is 6 s; each run's last eval after a
+    # step begun by then (geometric_fast's step 4 began at 6 s; geometric's step 3 has no eval)
     assert summary.equal_wall_s == 6.0
-    assert [m.eval_step_at_equal_time for m in summary.modes] == [6, 2, 2]
-    assert [m.eval_loss_at_equal_time for m in summary.modes] == [2.0, 2.8, 2.9]
+    assert [m.eval_step_at_equal_time for m in summary.modes] == [6, 4, 2]
+    assert [m.eval_loss_at_equal_time for m in summary.modes] == [2.0, 2.2, 2.9]
     # accuracy only where a record carries it, and only at or before the step compared
-    assert fast.accuracy_at_equal_steps is None and fast.accuracy_at_equal_time is None
+    assert fast.accuracy_at_equal_steps is None and fast.accuracy_at_equal_time == 0.25
     assert all(m.accuracy_at_equal_steps is None for m in summary.modes)
 
 
@@ -76,8 +77,8 @@ def test_the_table_and_its_files(runs, tmp_path):
     assert lines[0].startswith("| mode | steps | ms/step | tokens/s | eval loss @ step 2 |")
     assert "eval loss @ 6.0 s" in lines[0] and lines[1].startswith("| --- |")
     assert lines[2].split(" | ")[:5] == ["| standard", "6", "900.0", "100", "3.0000"]
-    assert "2.8000 (step 2)" in lines[3]
+    assert "2.2000 (step 4)" in lines[3]
     written = write_summary(tmp_path / "g", summary, title="Mode comparison g")
     assert written == tmp_path / "g" / SUMMARY_MD and "# Mode comparison g" in written.read_text()
     data = json.loads((tmp_path / "g" / SUMMARY_JSON).read_text())
-    assert data["equal_step"] == 2 and data["modes"][1]["eval_loss_at_equal_time"] == 2.8
+    assert data["equal_step"] == 2 and data["modes"][1]["eval_loss_at_equal_time"] == 2.2

@@ -9,7 +9,7 @@ from contextlib import closing
 import pytest
 import torch
 
-from geogui.engine.metrics import BatchRecord, RunStarted
+from geogui.engine.metrics import BatchRecord, EvalRecord, RunStarted
 from geogui.rundir.meta import RunStatus, read_meta
 from geogui.rundir.mode_comparison import (
     BUDGET_REACHED,
@@ -95,8 +95,9 @@ def test_equal_wall_time_stops_each_run_cleanly_at_its_budget(tmp_path):
         assert meta.steps_done == 4 and meta.stopped_at_budget is True and driver.stopped_at_budget
         assert [event.event for event in meta.events].count(BUDGET_REACHED) == 1
         assert meta.settings["run"]["steps"] == 50  # the upper bound
-        steps = [record.step for record in read_records(leg.run_dir) if isinstance(record, BatchRecord)]
-        assert steps == [1, 2, 3, 4]
+        records = read_records(leg.run_dir)
+        assert [record.step for record in records if isinstance(record, BatchRecord)] == [1, 2, 3, 4]
+        assert [record.step for record in records if isinstance(record, EvalRecord)] == [4]  # where it stopped
 
 
 def test_a_taken_group_name_gets_a_number(tmp_path):
