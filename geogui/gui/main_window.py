@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
             run_menu.addAction(action)
         run_menu.addSeparator()
         run_menu.addAction(self.run_actions.resume_selected)
+        run_menu.addSeparator()
         run_menu.addAction(self.mode_comparison.action)
 
         view_menu = bar.addMenu("&View")
