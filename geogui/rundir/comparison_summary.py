@@ -50,7 +50,7 @@ class ModeSummary:
     run: str
     steps: int
     ms_per_step: float | None  # mean batch time (forward, backward, optimizer), after the first step
-    tokens_per_s: float | None  # mean over the steps after the first
+    tokens_per_s: float | None  # over the steps after the first: their tokens over their time
     wall_s: float | None  # wall time at the last step
     eval_loss_at_equal_steps: float | None
     accuracy_at_equal_steps: float | None
@@ -127,6 +127,13 @@ def _mean(values: Iterable[float | None]) -> float | None:
     return sum(known) / len(known) if known else None
 
 
+def _harmonic_mean(values: Iterable[float | None]) -> float | None:
+    """Of rates over equal amounts (tokens per second, the same tokens every step): total tokens over
+    total time, where an arithmetic mean would let the fastest steps count for too much."""
+    known = [value for value in values if value is not None and value > 0]
+    return len(known) / sum(1 / value for value in known) if known else None
+
+
 def _steady(values: list[float | None]) -> list[float | None]:
     """Every step's value but the first's, which pays each mode's one-off warm-up (first kernels,
     allocations, compilation): the same rule for every mode. A one-step run keeps its one."""
@@ -164,7 +171,7 @@ def summarize_runs(runs: list[RunMetrics]) -> ComparisonSummary:
         modes.append(ModeSummary(
             mode=run.mode, run=run.run, steps=max(run.batch_steps, default=0),
             ms_per_step=None if (mean := _mean(_steady(run.batch_times_s))) is None else 1000 * mean,
-            tokens_per_s=_mean(_steady(run.tokens_per_s)),
+            tokens_per_s=_harmonic_mean(_steady(run.tokens_per_s)),
             wall_s=next((w for w in reversed(run.wall_times_s) if w is not None), None),
             eval_loss_at_equal_steps=run.evals.get(equal_step) if equal_step is not None else None,
             accuracy_at_equal_steps=_at_or_before(run.accuracy, equal_step),

@@ -33,8 +33,8 @@ def runs(tmp_path):
     standard = _run(tmp_path, "standard", [(s, 0.9, 100.0, 1.0 * s) for s in range(1, 7)],
                     {2: 3.0, 4: 2.5, 6: 2.0})
     # geometric_fast: 2 s a step, 4 steps; the first step slow (warm-up)
-    fast = _run(tmp_path, "geometric_fast", [(1, 5.0, 10.0, 2.0), (2, 1.8, 50.0, 4.0), (3, 2.0, 50.0, 6.0),
-                                             (4, 2.2, 50.0, 8.0)], {2: 2.8, 4: 2.2}, accuracy={4: 0.25})
+    fast = _run(tmp_path, "geometric_fast", [(1, 5.0, 10.0, 2.0), (2, 1.8, 50.0, 4.0), (3, 2.0, 100.0, 6.0),
+                                             (4, 2.2, 100.0, 8.0)], {2: 2.8, 4: 2.2}, accuracy={4: 0.25})
     # geometric: 3 s a step, 3 steps, evaluated at 2 only
     geometric = _run(tmp_path, "geometric", [(s, 3.0, 30.0, 3.0 * s) for s in range(1, 4)], {2: 2.9})
     return [standard, fast, geometric]
@@ -45,8 +45,8 @@ def test_speed_and_the_equal_steps_and_equal_time_picks(runs):
     standard, fast, geometric = summary.modes
     assert [m.mode for m in summary.modes] == ["standard", "geometric_fast", "geometric"]
     assert [m.steps for m in summary.modes] == [6, 4, 3]
-    # speed leaves the first step out: (1.8 + 2.0 + 2.2) / 3
-    assert fast.ms_per_step == pytest.approx(2000.0) and fast.tokens_per_s == pytest.approx(50.0)
+    # speed leaves the first step out: (1.8 + 2.0 + 2.2) / 3; tokens/s as total tokens over total time
+    assert fast.ms_per_step == pytest.approx(2000.0) and fast.tokens_per_s == pytest.approx(75.0)
     assert standard.ms_per_step == pytest.approx(900.0) and geometric.tokens_per_s == pytest.approx(30.0)
     # equal steps: the last step every run was evaluated at is 2
     assert summary.equal_step == 2
