@@ -108,7 +108,8 @@ class ComparisonTableDialog(QDialog):
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
         note = QLabel("Speed leaves out each run's first step (its warm-up). Equal wall time: each run's last "
-                      "evaluation within the shortest of the three runs' wall times.")
+                      "evaluation after a step begun within the shortest run's wall time (a run stopped at "
+                      "its budget is evaluated where it stopped).")
         note.setWordWrap(True)
         copy = QPushButton("Copy as Markdown")
         copy.clicked.connect(self.copy_markdown)
