@@ -44,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tensorboard", type=Path, metavar="LOGDIR",
                         help="also write TensorBoard event files to LOGDIR/<run name> while training "
                              '(needs the extra: pip install "geogui[tensorboard]")')
+    comparison = parser.add_argument_group("compare modes")
+    comparison.add_argument("--compare-modes", action="store_true",
+                            help="train standard, geometric_fast and geometric in turn from the same initial weights "
+                                 "and seed, as three runs of one group, then print a summary table")
+    comparison.add_argument("--equal", choices=["steps", "time"], default="steps",
+                            help="compare at equal steps (--steps each) or equal wall time (--budget-seconds each, "
+                                 "--steps the upper bound); default steps")
+    comparison.add_argument("--budget-seconds", type=float, metavar="S", help="wall time per mode with --equal time")
     return parser
 
 
@@ -148,16 +156,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.tensorboard is not None:
             _check_tensorboard(args.tensorboard)
+        if args.resume is not None and args.compare_modes:
+            raise InputError("--compare-modes makes new runs; it cannot be combined with --resume")
         if args.resume is not None:
             plan = plan_from_args(args)
             return train(plan.settings, plan.run_dir, args.quiet, resume=plan, tensorboard=args.tensorboard,
                          collective_timeout_s=args.collective_timeout)
         settings = resolve_settings(args)
+        if args.compare_modes:
+            return _compare_modes(args, settings)
         return train(settings, args.out, args.quiet, tensorboard=args.tensorboard,
                      collective_timeout_s=args.collective_timeout)
     except (InputError, SettingsError, RunRefused) as exc:
         report_error(PROGRAM, refusal(exc))
         return 2
+
+
+def _compare_modes(args: argparse.Namespace, settings: Settings) -> int:
+    from geogui.cli.compare_modes import budget_from_args, compare_modes
+
+    if args.tensorboard is not None or args.mode is not None:
+        raise InputError("--compare-modes trains every mode; it takes neither --mode nor --tensorboard")
+    return compare_modes(settings, budget_from_args(args.equal, args.budget_seconds, settings.run.steps), args.out,
+                         args.quiet)
 
 
 if __name__ == "__main__":

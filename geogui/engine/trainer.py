@@ -129,6 +129,11 @@ class Trainer:
         with self._lock:
             return self._paused
 
+    def evaluate(self) -> EvalRecord:
+        """The held-out loss now, measured as the run's own evaluations are: for a caller that ends
+        a run between them (a wall-time budget). Between two events of `run`, in its thread."""
+        return self._evaluate(self.state, self._corpus, self.state.step)
+
     # ---- the loop ----
     def run(self) -> Iterator[TrainerEvent]:
         settings = self.settings

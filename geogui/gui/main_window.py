@@ -21,6 +21,7 @@ from geogui.gui.app_icon import app_icon
 from geogui.gui.compared_runs import ComparedRuns
 from geogui.gui.dialog_folders import DialogKind, ask_folder
 from geogui.gui.field_keys import FieldKeys
+from geogui.gui.mode_comparison_runner import ModeComparison
 from geogui.gui.plots.board import PlotBoard
 from geogui.gui.plots.start_hint import start_hint_text
 from geogui.gui.run_actions import RunActions
@@ -72,6 +73,7 @@ class MainWindow(QMainWindow):
                                         settings.device.device, persist, metrics_interval_s, follow_ms, stall_after_s)
         self.exports = RunExports(self, self.plots, self.runs_panel, self.status, lambda: self.current_run, self._warn)
         self.compared = ComparedRuns(self.plots, self.runs_panel, self.status.show_notice)
+        self.mode_comparison = ModeComparison(self, self.controller, self.runs_panel, self.panel.settings)
         self._build_menus()
         self._wire_controls()
         self._wire_panels()
@@ -138,6 +140,8 @@ class MainWindow(QMainWindow):
             run_menu.addAction(action)
         run_menu.addSeparator()
         run_menu.addAction(self.run_actions.resume_selected)
+        run_menu.addSeparator()
+        run_menu.addAction(self.mode_comparison.action)
 
         view_menu = bar.addMenu("&View")
         toggle_dock = self.dock.toggleViewAction()
@@ -209,6 +213,7 @@ class MainWindow(QMainWindow):
         state = self.controller.state
         self.run_actions.enable(start=state.may_start and self.panel.is_valid(), steer=state.steerable,
                                 why_no_start=self.controller.why_no_start())
+        self.mode_comparison.action.setEnabled(state.may_start and self.panel.is_valid())
         # A running trainer cannot change its model or data; only mode and penalty weight are live.
         self.panel.setEnabled(not state.trains_here)
         self.presets.setEnabled(not state.trains_here)

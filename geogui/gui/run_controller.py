@@ -127,15 +127,19 @@ class RunController(QObject):
             self.status.show_notice(f"Penalty weight {text}: for this run only, from its next batch")
 
     # -- training here ----------------------------------------------------------------------------
-    def start(self) -> bool:
-        """Start a new run with the settings panel's settings."""
-        settings = self.panel.settings()
+    def start(self, settings: Settings | None = None, make_driver: Callable | None = None) -> bool:
+        """Start a new run with the settings panel's settings, or with `settings` driven by `make_driver`
+        (a run of a mode comparison), which the panel shows until the run ends."""
+        from_panel = settings is None
+        settings = self.panel.settings() if from_panel else settings
         if settings is None or self.session is not None:
             return False
-        if self._persist:
+        if self._persist and from_panel:
             self.save_settings(settings)
         self.panel_during_run.keep()
-        self._start_session(settings)
+        if not from_panel:
+            self.panel.set_settings(settings)
+        self._start_session(settings, make_driver=make_driver)
         return True
 
     def resume(self, path: Path, learning_rate_factor: float = 1.0) -> bool:
@@ -158,13 +162,13 @@ class RunController(QObject):
                                 "settings until it ends, then yours again")
         return True
 
-    def _start_session(self, settings: Settings, resume_dir: Path | None = None) -> None:
+    def _start_session(self, settings: Settings, resume_dir: Path | None = None, make_driver=None) -> None:
         self._stop_following()
         self.set_current_run(resume_dir)
         self.notes = []
         self.plots.start_run(settings.model.presentations, settings.model.rotation_dimensions)
         self.status.reset()
-        session = TrainingSession(settings, self._metrics_interval_s, parent=self, resume_dir=resume_dir)
+        session = TrainingSession(settings, self._metrics_interval_s, self, resume_dir, make_driver=make_driver)
         # Bound methods of this QObject: the worker's signals arrive in the GUI thread.
         worker = session.worker
         worker.log_opened.connect(self._on_log_opened)

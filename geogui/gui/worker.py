@@ -84,9 +84,11 @@ class TrainingWorker(QObject):
     log_opened = Signal(object)  # Path of the run directory, once it is being written
 
     def __init__(self, settings: Settings, metrics_interval_s: float = METRICS_INTERVAL_S,
-                 resume_dir: Path | None = None, metrics_clock: Callable[[], float] = time.perf_counter) -> None:
+                 resume_dir: Path | None = None, metrics_clock: Callable[[], float] = time.perf_counter,
+                 make_driver: Callable[[], RunDriver] | None = None) -> None:
         super().__init__()
         self._settings = settings
+        self._make_driver = make_driver  # a new run driven otherwise (one run of a mode comparison)
         self._resume_dir = Path(resume_dir) if resume_dir is not None else None
         self._metrics_interval_s = metrics_interval_s
         self._clock = metrics_clock
@@ -149,7 +151,9 @@ class TrainingWorker(QObject):
         """The driver with its trainer built, and a resumed run's earlier records; None after `failed`.
         The data and a resumed run's checkpoint are read before the run directory is written to, so a
         bad file leaves nothing behind; so is a size that would not fit in memory."""
-        if self._resume_dir is None:
+        if self._make_driver is not None:
+            driver = self._make_driver()
+        elif self._resume_dir is None:
             driver = RunDriver.new(self._settings)
         else:
             driver = RunDriver.resuming(ResumePlan(self._resume_dir, self._settings))
@@ -228,9 +232,10 @@ class TrainingSession(QObject):
 
     def __init__(self, settings: Settings, metrics_interval_s: float = METRICS_INTERVAL_S,
                  parent: QObject | None = None, resume_dir: Path | None = None,
-                 metrics_clock: Callable[[], float] = time.perf_counter) -> None:
+                 metrics_clock: Callable[[], float] = time.perf_counter,
+                 make_driver: Callable[[], RunDriver] | None = None) -> None:
         super().__init__(parent)
-        self.worker = TrainingWorker(settings, metrics_interval_s, resume_dir, metrics_clock)
+        self.worker = TrainingWorker(settings, metrics_interval_s, resume_dir, metrics_clock, make_driver)
         self.worker_thread = QThread()
         self.worker_thread.setObjectName("geogui-training")
         # macOS gives a QThread 512 KiB of stack, Python's own threads 16 MiB; the worker runs the
