@@ -181,6 +181,8 @@ class MainWindow(QMainWindow):
         actions.penalty_refused.connect(lambda reason: self.status.show_notice(f"Penalty weight refused: {reason}"))
         actions.resume_selected.triggered.connect(lambda: self._for_selected(self.resume_run))
         controller.state_changed.connect(lambda _state: self._update_actions())
+        self.mode_comparison.runner.finished.connect(lambda _summary: self._update_actions())
+        self.mode_comparison.runner.ended_early.connect(lambda _why: self._update_actions())
         controller.paused_changed.connect(actions.set_paused)
         controller.mode_confirmed.connect(actions.set_mode)
         controller.penalty_error.connect(actions.show_penalty_error)
@@ -214,6 +216,10 @@ class MainWindow(QMainWindow):
         self.run_actions.enable(start=state.may_start and self.panel.is_valid(), steer=state.steerable,
                                 why_no_start=self.controller.why_no_start())
         self.mode_comparison.action.setEnabled(state.may_start and self.panel.is_valid())
+        # Each run of a comparison trains one mode at one weight from start to end: both stay put.
+        fixed = self.mode_comparison.runner.active
+        self.run_actions.mode_group.setEnabled(not fixed)
+        self.run_actions.penalty.setEnabled(not fixed)
         # A running trainer cannot change its model or data; only mode and penalty weight are live.
         self.panel.setEnabled(not state.trains_here)
         self.presets.setEnabled(not state.trains_here)

@@ -47,8 +47,13 @@ def test_compare_modes_trains_three_runs_overlays_them_and_shows_the_table(qtbot
     runner = window.mode_comparison.runner
     assert runner.active and window.session is not None  # trains in the worker thread
     assert not window.mode_comparison.action.isEnabled()
+    # A mode click or a new penalty weight would mix two objectives in one of the compared runs.
+    assert not any(action.isEnabled() for action in window.run_actions.modes.values())
+    assert not window.run_actions.penalty.isEnabled()
     with qtbot.waitSignal(runner.finished, timeout=TIMEOUT_MS) as finished:
         pass
+    assert all(action.isEnabled() for action in window.run_actions.modes.values())
+    assert window.run_actions.penalty.isEnabled()
     runs = _runs()
     assert len(runs) == 3 and not runner.active
     metas = {read_meta(path).initial_mode: read_meta(path) for path in runs}
