@@ -1,6 +1,6 @@
 """The two dialogs of Run → Compare Modes…: the budget to compare at, and the summary table.
 
-Neither is run with exec(): training and plotting go on behind them. The table is modeless, so the
+Neither runs a nested event loop: training and plotting go on behind them. The table is modeless, so the
 overlaid plots stay in reach while it is open.
 """
 
