@@ -36,12 +36,18 @@ class LegendRow(pg.LegendItem):
 
 def place_above_view(plot: pg.PlotItem, legend: LegendRow) -> None:
     """Put `legend` in the row between `plot`'s title and its view, right-aligned, as `plot.legend`
-    (so curves added with a name are listed). That row is the top axis's, which these plots never show:
-    hidden, it takes no height, and it shares its cell with the legend. (Taking it out of the layout
-    instead made the process crash at exit, in Qt's teardown, about one time in two.)"""
+    (so curves added with a name are listed)."""
+    add_above_view(plot, legend)
+    plot.legend = legend
+
+
+def add_above_view(plot: pg.PlotItem, legend: LegendRow) -> None:
+    """Put `legend` in the row between `plot`'s title and its view, right-aligned. That row is the top
+    axis's, which these plots never show: hidden, it takes no height, and it shares its cell with the
+    legends (the plot's own, and the compared runs' one, shown in turn). (Taking the axis out of the
+    layout instead made the process crash at exit, in Qt's teardown, about one time in two.)"""
     plot.getAxis("top").hide()
     plot.layout.addItem(legend, 1, 1, alignment=Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-    plot.legend = legend
 
 
 class _KeySample(pg.ItemSample):

@@ -15,6 +15,7 @@ from geogui.gui.plotdata.compared_costs import ComparedRun, compared_batch_times
 from geogui.gui.plotdata.plot_marks import RunStrip, strip_of
 from geogui.gui.plotdata.run_series import RunSeries
 from geogui.gui.plotdata.shown_series import RunView
+from geogui.gui.plots.legend import LegendRow, add_above_view
 from geogui.gui.plots.style import curve_color, faint
 
 if TYPE_CHECKING:
@@ -90,9 +91,9 @@ class PlotComparison:
             self.legend.clear()
 
     def _legend(self) -> pg.LegendItem:
-        if self.legend is None:
-            self.legend = pg.LegendItem(offset=(-10, 10), labelTextSize="8pt")
-            self.legend.setParentItem(self.plot.getViewBox())
+        if self.legend is None:  # above the view, like the plot's own: never over the data
+            self.legend = LegendRow()
+            add_above_view(self.plot, self.legend)
         return self.legend
 
     def show(self, comparing: bool) -> None:

@@ -192,3 +192,16 @@ def test_a_compared_runs_pauses_are_in_its_strip_in_its_colour(board, qtbot):
     (pause, glyph), = marks.labels.drawn_pauses
     (_, row), _ = marks.drawn_strips
     assert pause.step == 6 and row.top() - 0.5 <= glyph.center().y() <= row.bottom() + 0.5
+
+
+def test_the_compared_runs_legend_sits_above_the_data_not_over_it(board, qtbot):
+    board.resize(1280, 720)
+    board.show()
+    _compare(board)
+    board.redraw()
+    for plot in board.training.plots:
+        legend, data = plot.comparison.legend, plot.getViewBox()
+        assert legend.isVisible() and legend.labels() == ["a", "b"]
+        # Laid out on the next pass of the event loop, as the plot's own legend is.
+        qtbot.waitUntil(lambda: not legend.sceneBoundingRect().intersects(data.sceneBoundingRect()), timeout=2000)
+        assert data.sceneBoundingRect().left() < legend.sceneBoundingRect().center().x() < data.sceneBoundingRect().right()
