@@ -6,7 +6,8 @@ from __future__ import annotations
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from geogui.engine.samples import SampleRecord
-from geogui.gui.samples.expert_text import legend_html, routed, sample_html
+from geogui.gui.plots.mode_marks import mode_label
+from geogui.gui.samples.expert_text import byte_count, legend_html, routed, sample_html
 from geogui.gui.samples.table_model import verdict
 from geogui.settings.schema import expert_names
 
@@ -76,8 +77,8 @@ class SampleDetail(QWidget):
         self.text.setHtml(self.html)
         answer = verdict(record.right)
         expected = f", expected {record.expected}" if record.expected else ""
-        self.summary.setText(f"Step {record.step:,} · {record.mode} · temperature {record.temperature:g}"
-                             f"{f' · top-k {record.top_k}' if record.top_k else ''} · {len(record.text.encode())}"
+        self.summary.setText(f"Step {record.step:,} · {mode_label(record.mode)} · temperature {record.temperature:g}"
+                             f"{f' · top-k {record.top_k}' if record.top_k else ''} · {byte_count(record)}"
                              f" bytes in {record.seconds:.2f} s" + (f" · answer {answer}{expected}" if answer else ""))
         if not routed(record):
             self.legend.setText(GEOMETRIC_NOTE if record.experts else "No routing recorded for this sample")

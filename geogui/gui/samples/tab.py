@@ -67,7 +67,11 @@ class SamplesTab(QWidget):
         for column, name in enumerate(COLUMNS):
             stretch = name in ("Prompt", "Output")
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch if stretch
-                                        else QHeaderView.ResizeMode.ResizeToContents)
+                                        else QHeaderView.ResizeMode.Fixed)
+        # Fixed widths that fit the widest value: a column sized to its contents would jump per row.
+        metrics, pad = table.fontMetrics(), 16
+        for name, widest in (("Step", "000,000"), ("Mode", "Geometric fast"), ("Answer", "Answer")):
+            header.resizeSection(COLUMNS.index(name), metrics.horizontalAdvance(widest) + pad)
         table.selectionModel().currentRowChanged.connect(lambda current, _previous: self._show_row(current.row()))
         return table
 

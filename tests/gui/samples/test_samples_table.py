@@ -71,3 +71,13 @@ def test_an_opened_run_shows_the_samples_it_logged_and_skips_broken_lines(qtbot,
     assert tab.form.prompt.toPlainText() == record(100).prompt  # a held-out question to start from
     tab.show_run(None)
     assert tab.model.rowCount() == 0
+
+
+def test_a_replaced_byte_keeps_the_colours_of_the_bytes_after_it(qtbot):
+    tab = SamplesTab(lambda: None)
+    qtbot.addWidget(tab)
+    tab.add_samples([record(5, text="a\ufffdb", experts=((0, 1, 2),))])  # a lone invalid byte between two
+    tab.detail.layer.setCurrentIndex(tab.detail.layer.findData(0))
+    colors = re.findall(r'<span style="color:(#[0-9a-f]{6})">', tab.detail.html)[1:]
+    assert colors == [curve_color(e, 3).name() for e in (0, 1, 2)]
+    assert "3 bytes" in tab.detail.summary.text()
