@@ -43,7 +43,8 @@ def sample_html(record: SampleRecord, layer: int | None, experts: int) -> str:
     """The prompt in grey, then the output, coloured by the experts of `layer` (None: not coloured)."""
     routing = record.experts[layer] if layer is not None and 0 <= layer < len(record.experts) else ()
     output = _spans(record.text, routing, experts) if routing else _escaped(record.text)
-    return (f'<div style="font-family:monospace; white-space:pre-wrap">'
+    # Left to right whatever the model wrote: a stray right-to-left letter must not flip the lines.
+    return (f'<div dir="ltr" style="font-family:monospace; white-space:pre-wrap">'
             f'<span style="color:{PROMPT_COLOR}">{_escaped(record.prompt)}</span>{output}</div>')
 
 

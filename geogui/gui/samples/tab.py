@@ -53,6 +53,7 @@ class SamplesTab(QWidget):
         self.table = self._build_table()
         self.detail = SampleDetail()
         self._lay_out()
+        self.detail.show_record(None)
         self._show_busy()
 
     def _build_table(self) -> QTableView:
