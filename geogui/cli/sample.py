@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -14,25 +13,13 @@ from pydantic import ValidationError
 
 from geogui.cli.terminal import InputError, report_error
 from geogui.engine.answer_accuracy import RECORD_END, answer_accuracy
-from geogui.engine.checkpoint import CHECKPOINT_DIR, LATEST, PREVIOUS, CheckpointError, load_checkpoint
-from geogui.engine.data import DataError, decode, load_corpus
 from geogui.engine.data.heldout import heldout_questions
-from geogui.engine.device import choose_device
 from geogui.engine.generation import generate
-from geogui.engine.state import TrainingState, build_state
-from geogui.rundir.layout import RunLogError
-from geogui.rundir.meta import RunMeta, read_meta
-from geogui.settings import (
-    DataSettings,
-    DeviceSettings,
-    Mode,
-    SamplingSettings,
-    Settings,
-    describe_validation_error,
-)
+from geogui.rundir.meta import RunMeta
+from geogui.rundir.sampling import CHECKPOINTS, SamplingError, SamplingRun, load_sampling_run, run_sampling_settings
+from geogui.settings import Mode, SamplingSettings, describe_validation_error
 
 PROGRAM = "geogui-sample"
-CHECKPOINTS = {"latest": LATEST, "previous": PREVIOUS}
 DEFAULT_ACCURACY_QUESTIONS = SamplingSettings.model_fields["accuracy_questions"].default
 
 
@@ -56,52 +43,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@dataclass
-class LoadedRun:
-    meta: RunMeta
-    state: TrainingState
-    checkpoint: Path
-
-    def data_settings(self) -> DataSettings:
-        try:
-            return DataSettings.model_validate(self.meta.settings.get("data") or {})
-        except ValidationError as exc:
-            raise InputError(f"the run's data cannot be read: {describe_validation_error(exc)}") from None
+class LoadedRun(SamplingRun):
+    """A run loaded for sampling, whose unreadable data is an input error."""
 
     def validation_text(self) -> str:
         try:
-            corpus = load_corpus(self.data_settings(), self.state.model.cfg.seq_len)
-        except DataError as exc:
+            return super().validation_text()
+        except SamplingError as exc:
             raise InputError(str(exc)) from None
-        return decode(corpus.val)
 
 
 def load_run(run_dir: Path, which: str, device: str) -> LoadedRun:
     try:
-        meta = read_meta(run_dir)
-        model_settings = meta.model_settings()
-    except RunLogError as exc:
+        run = load_sampling_run(run_dir, which, device)
+    except SamplingError as exc:
         raise InputError(str(exc)) from None
-    except ValueError as exc:
-        raise InputError(f"{run_dir}: the run's model settings cannot be used ({exc})") from None
-    checkpoint = Path(run_dir) / CHECKPOINT_DIR / CHECKPOINTS[which]
-    if not checkpoint.is_file():
-        raise InputError(f"{run_dir}: no {which} checkpoint ({checkpoint.name} is missing); "
-                         "a run writes one every checkpoint interval and when it ends")
-    settings = Settings(model=model_settings, device=DeviceSettings(device=device))
-    state = build_state(settings, choose_device(device).device)
-    try:
-        load_checkpoint(checkpoint, state, model_settings)
-    except CheckpointError as exc:
-        raise InputError(str(exc)) from None
-    return LoadedRun(meta, state, checkpoint)
+    return LoadedRun(run.meta, run.state, run.checkpoint)
 
 
 def sampling_from(meta: RunMeta, args: argparse.Namespace) -> SamplingSettings:
     """The run's sampling settings (defaults where it has none), the flags over them, validated."""
-    saved = meta.settings.get("sampling")
-    raw: dict[str, Any] = dict(saved) if isinstance(saved, dict) else {}
-    raw = {key: value for key, value in raw.items() if key in SamplingSettings.model_fields}
+    raw: dict[str, Any] = run_sampling_settings(meta)
     for key in ("temperature", "top_k", "max_bytes", "prompt"):
         if getattr(args, key) is not None:
             raw[key] = getattr(args, key)

@@ -41,6 +41,7 @@ from geogui.engine.metrics import (
 )
 from geogui.engine.modes import LossTerms, LossWeights, compute_terms
 from geogui.engine.optimizers import make_fused, step_unless
+from geogui.engine.sample_request import SampleRequest, SampleServer
 from geogui.engine.state import TrainingState, build_state
 from geogui.engine.step_options import PRECISION_FALLBACK, CompiledTerms, autocast_for
 from geogui.engine.step_values import StepLayout, StepValues
@@ -92,6 +93,7 @@ class Trainer:
         self._stop_requested = False
         self._requested_mode: Mode | None = None
         self._requested_penalty_weight: float | None = None
+        self._samples = SampleServer()  # samples asked for from outside, taken between batches
         self.state: TrainingState | None = None
         self.device_choice: DeviceChoice | None = None
         self._autocast: Callable[[], ContextManager] = contextlib.nullcontext  # the loss's precision
@@ -124,6 +126,12 @@ class Trainer:
         with self._lock:
             self._requested_penalty_weight = weight
 
+    def request_sample(self, request: SampleRequest) -> None:
+        """Answered with a SampleRecord event between batches, or at once while paused."""
+        with self._lock:
+            self._samples.add(request)
+            self._lock.notify_all()
+
     @property
     def paused(self) -> bool:
         with self._lock:
@@ -138,6 +146,7 @@ class Trainer:
     def run(self) -> Iterator[TrainerEvent]:
         settings = self.settings
         corpus = self._corpus or load_corpus(settings.data, settings.model.seq_len)
+        self._samples.corpus = corpus  # a request without a prompt continues its first held-out question
         state = yield from self._start(corpus)
         total = settings.run.steps
         started = time.perf_counter()
@@ -145,6 +154,7 @@ class Trainer:
         while state.step < total:
             step = state.step + 1
             yield from self._take_commands(step)
+            yield from self._samples.serve(state, self._lock)
             yield from self._wait_while_paused(step)
             yield from self._apply_requests(state, step)  # after a pause: what was asked during it counts
             if self._stop_requested:
@@ -226,10 +236,11 @@ class Trainer:
         yield RunEvent(step - 1, "paused", f"paused after step {step - 1}")
         while self.paused and not self._stop_requested:
             with self._lock:
-                if self._paused and not self._stop_requested:
+                if self._paused and not self._stop_requested and not self._samples.pending:
                     self._lock.wait(COMMAND_POLL_S if self.commands is not None else None)
             # Every rank polls here equally often: only commands change a replica's pause.
             yield from self._take_commands(step)
+            yield from self._samples.serve(self.state, self._lock)
         if not self._stop_requested:
             yield RunEvent(step - 1, "resumed", f"resumed at step {step}")
 

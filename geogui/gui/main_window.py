@@ -27,6 +27,8 @@ from geogui.gui.plots.start_hint import start_hint_text
 from geogui.gui.run_actions import RunActions
 from geogui.gui.run_exports import RunExports
 from geogui.gui.run_controller import FOLLOW_MS, STALL_AFTER_S, RunController
+from geogui.gui.samples.tab import TITLE as SAMPLES_TITLE
+from geogui.gui.samples.tab import SamplesTab
 from geogui.gui.settings_form.panel import SettingsPanel
 from geogui.gui.steering import MODE_FIELD, PENALTY_FIELD
 from geogui.gui.widgets.about_dialog import AboutDialog
@@ -74,6 +76,8 @@ class MainWindow(QMainWindow):
         self.exports = RunExports(self, self.plots, self.runs_panel, self.status, lambda: self.current_run, self._warn)
         self.compared = ComparedRuns(self.plots, self.runs_panel, self.status.show_notice)
         self.mode_comparison = ModeComparison(self, self.controller, self.runs_panel, self.panel.settings)
+        self.samples = SamplesTab(lambda: self.controller.session)
+        self.plots.add_page(self.samples, SAMPLES_TITLE)
         self._build_menus()
         self._wire_controls()
         self._wire_panels()
@@ -187,6 +191,8 @@ class MainWindow(QMainWindow):
         controller.mode_confirmed.connect(actions.set_mode)
         controller.penalty_error.connect(actions.show_penalty_error)
         controller.current_run_changed.connect(self._on_current_run_changed)
+        controller.current_run_changed.connect(self.samples.show_run)
+        self.samples.message.connect(self.status.show_notice)
         controller.warning.connect(self._warn)
         controller.failed.connect(self._on_failed)
         controller.nonfinite_paused.connect(self._alert_nonfinite)
@@ -333,6 +339,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.controller.shutdown()
+        self.samples.shutdown()
         settings = self.panel.settings()
         if self._persist and settings is not None:
             self.controller.save_settings(settings)

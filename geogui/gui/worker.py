@@ -30,6 +30,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from geogui.engine.metrics import (BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished, RunStarted,
                                    split_at_mode_changes)
+from geogui.engine.samples import SampleRecord
 from geogui.gui.gui_thread_gc import gui_thread_garbage_collection
 from geogui.rundir.driver import ResumePlan, RunDriver, RunFailed, one_line
 from geogui.settings import Mode, Settings
@@ -82,6 +83,7 @@ class TrainingWorker(QObject):
     failed = Signal(str)  # one-line message; the run log is closed with status "failed"
     finished = Signal(object)  # RunFinished; the run log is closed with its status
     log_opened = Signal(object)  # Path of the run directory, once it is being written
+    sample_taken = Signal(object)  # SampleRecord: the answer to request_sample
 
     def __init__(self, settings: Settings, metrics_interval_s: float = METRICS_INTERVAL_S,
                  resume_dir: Path | None = None, metrics_clock: Callable[[], float] = time.perf_counter,
@@ -114,6 +116,9 @@ class TrainingWorker(QObject):
 
     def request_penalty_weight(self, weight: float) -> None:
         self._control(lambda trainer: trainer.request_penalty_weight(weight))
+
+    def request_sample(self, request) -> None:  # a SampleRequest; answered by `sample_taken`
+        self._control(lambda trainer: trainer.request_sample(request))
 
     def _control(self, call: Callable) -> None:
         with self._lock:
@@ -203,6 +208,8 @@ class TrainingWorker(QObject):
                     self.mode_changed.emit(event)
                 elif isinstance(event, RunEvent):
                     self.event_reported.emit(event)
+                elif isinstance(event, SampleRecord):
+                    self.sample_taken.emit(event)
                 elif isinstance(event, RunFinished):
                     finished = event
                 elif isinstance(event, RunFailed):

@@ -232,7 +232,8 @@ class PlotBoard(QWidget):
     # -- drawing ----------------------------------------------------------------------------------
     def redraw(self) -> None:
         """Hand the visible tab's curves their current data, reduced to the view's pixels."""
-        self.redraw_tab(self.tabs.currentIndex())
+        if self.current_tab() is not None:
+            self.redraw_tab(self.tabs.currentIndex())
         self.plotted_batch.drawn(self.batch_plotted.emit)
         self.redrawn.emit(len(self.series))
 
@@ -263,20 +264,29 @@ class PlotBoard(QWidget):
             self._zoom_redraw_pending = True
             QTimer.singleShot(0, self._redraw_after_view_change)
 
-    def current_tab(self) -> Tab:
-        return self.plot_tabs[self.tabs.currentIndex()]
+    def current_tab(self) -> Tab | None:
+        """The plot tab shown; None while a page without plots (Samples) is."""
+        index = self.tabs.currentIndex()
+        return self.plot_tabs[index] if 0 <= index < len(self.plot_tabs) else None
+
+    def add_page(self, page: QWidget, title: str) -> None:
+        """A page without plots after the plot tabs (they keep their indices)."""
+        self.tabs.addTab(page, title)
 
     def _redraw_after_view_change(self) -> None:
         self._zoom_redraw_pending = False
-        if self.current_tab().stale:
+        if (tab := self.current_tab()) is not None and tab.stale:
             self._timed_redraw()
 
     def _on_tick(self) -> None:
-        if self.current_tab().stale and self.budget.ready():
+        tab = self.current_tab()
+        if tab is None:  # no plot shown: the status bar's step still follows the run
+            self.plotted_batch.drawn(self.batch_plotted.emit)
+        elif tab.stale and self.budget.ready():
             self._timed_redraw()
 
     def _on_tab_changed(self, index: int) -> None:
-        if self.plot_tabs[index].stale:
+        if index < len(self.plot_tabs) and self.plot_tabs[index].stale:
             self._timed_redraw()
 
     def _timed_redraw(self) -> None:
