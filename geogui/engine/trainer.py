@@ -145,7 +145,8 @@ class Trainer:
     # ---- the loop ----
     def run(self) -> Iterator[TrainerEvent]:
         settings = self.settings
-        corpus = self._corpus = self._corpus or load_corpus(settings.data, settings.model.seq_len)  # evaluate() reads it
+        # Kept: evaluate() reads it.
+        corpus = self._corpus = self._corpus or load_corpus(settings.data, settings.model.seq_len)
         self._samples.corpus = corpus  # a request without a prompt continues its first held-out question
         state = yield from self._start(corpus)
         total = settings.run.steps
