@@ -33,9 +33,12 @@ import json
 import math
 from dataclasses import dataclass, field, fields
 from geogui.str_enum import StrEnum
-from typing import Any, ClassVar, Iterator, Literal, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Literal, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from geogui.engine.samples import AccuracyRecord, SampleRecord  # it imports this module
 
 
 class RecordKind(StrEnum):
@@ -211,8 +214,9 @@ class RunFinished:
         return {"kind": self.kind, "step": self.step, "status": self.status}
 
 
-TrainerEvent = Union[RunStarted, BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished]
-LoggedRecord = Union[BatchRecord, EvalRecord, ModeChange, RunEvent]
+TrainerEvent = Union[RunStarted, BatchRecord, EvalRecord, "AccuracyRecord", "SampleRecord", ModeChange, RunEvent,
+                     RunFinished]
+LoggedRecord = Union[BatchRecord, EvalRecord, "AccuracyRecord", ModeChange, RunEvent]
 LogRecord = Union[LoggedRecord, Rewind, RunFinished]  # what a metrics.jsonl line can be
 
 
@@ -373,16 +377,19 @@ def record_from_json(data: dict[str, Any]) -> LogRecord | None:
     fields raises KeyError, TypeError or ValueError."""
     data = normalize_line(data)
     kind = data.get("kind")
+    if kind == RecordKind.ACCURACY:
+        from geogui.engine.samples import AccuracyRecord
+        return AccuracyRecord.from_json(data)
     reader = _FROM_JSON.get(kind) if isinstance(kind, str) else None
     return None if reader is None else reader(data)
 
 
 def split_at_mode_changes(records) -> Iterator[list[BatchRecord | EvalRecord] | ModeChange]:
-    """Logged records as runs of consecutive batch/eval records and the mode changes between them, in
-    order (other events dropped): how a replayed history is fed to the plots like a live run."""
+    """Logged records as runs of consecutive batch/eval/accuracy records and the mode changes between
+    them, in order (other events dropped): how a replayed history is fed to the plots like a live run."""
     chunk: list[BatchRecord | EvalRecord] = []
     for record in records:
-        if isinstance(record, (BatchRecord, EvalRecord)):
+        if isinstance(record, (BatchRecord, EvalRecord)) or record.kind == RecordKind.ACCURACY:
             chunk.append(record)
         elif isinstance(record, ModeChange):
             if chunk:
