@@ -30,6 +30,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from geogui.engine.metrics import (BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished, RunStarted,
                                    split_at_mode_changes)
+from geogui.engine.samples import AccuracyRecord, SampleRecord
 from geogui.gui.gui_thread_gc import gui_thread_garbage_collection
 from geogui.rundir.driver import ResumePlan, RunDriver, RunFailed, one_line
 from geogui.settings import Mode, Settings
@@ -76,7 +77,8 @@ class TrainingWorker(QObject):
     """Runs one training run. Lives in a QThread; its control methods are called from the GUI thread."""
 
     run_started = Signal(object)  # RunStarted
-    metrics_ready = Signal(list)  # list of BatchRecord / EvalRecord, in step order
+    metrics_ready = Signal(list)  # list of BatchRecord / EvalRecord / AccuracyRecord, in step order
+    sample_taken = Signal(object)  # SampleRecord: what the model wrote (also in the run's samples.jsonl)
     mode_changed = Signal(object)  # ModeChange
     event_reported = Signal(object)  # RunEvent
     failed = Signal(str)  # one-line message; the run log is closed with status "failed"
@@ -187,7 +189,7 @@ class TrainingWorker(QObject):
         finished: RunFinished | None = None
         with closing(driver.run()) as events:
             for event in events:
-                if isinstance(event, (BatchRecord, EvalRecord)):
+                if isinstance(event, (BatchRecord, EvalRecord, AccuracyRecord)):
                     last_step = event.step
                     ready = batcher.add(event)
                     if ready:
@@ -203,6 +205,8 @@ class TrainingWorker(QObject):
                     self.mode_changed.emit(event)
                 elif isinstance(event, RunEvent):
                     self.event_reported.emit(event)
+                elif isinstance(event, SampleRecord):
+                    self.sample_taken.emit(event)
                 elif isinstance(event, RunFinished):
                     finished = event
                 elif isinstance(event, RunFailed):
