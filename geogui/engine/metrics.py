@@ -374,12 +374,9 @@ def record_from_json(data: dict[str, Any]) -> LogRecord | None:
 
     A value written as null (it was not finite) comes back as NaN, never as 0. Compact batch lines
     and the older long form both read (`normalize_line`). A line that claims a kind but lacks its
-    fields raises KeyError, TypeError or ValueError."""
+    fields raises KeyError, TypeError or ValueError. Accuracy lines: `AccuracyRecord.from_json`."""
     data = normalize_line(data)
     kind = data.get("kind")
-    if kind == RecordKind.ACCURACY:
-        from geogui.engine.samples import AccuracyRecord
-        return AccuracyRecord.from_json(data)
     reader = _FROM_JSON.get(kind) if isinstance(kind, str) else None
     return None if reader is None else reader(data)
 

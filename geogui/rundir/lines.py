@@ -114,6 +114,14 @@ def _line_from_record(record: LogRecord) -> Line:
     return Line(kind=record.kind)
 
 
+def logged_record(data: dict) -> LogRecord | AccuracyRecord | None:
+    """`metrics.record_from_json`, and the accuracy lines (`engine.samples`, which the metrics module
+    does not import) too."""
+    if data.get("kind") == RecordKind.ACCURACY:
+        return AccuracyRecord.from_json(data)
+    return record_from_json(data)
+
+
 def _slow_line(raw: bytes) -> Line | None:
     """One line by today's rules (stdlib json, record_from_json); None when it is not a record."""
     try:
@@ -126,7 +134,7 @@ def _slow_line(raw: bytes) -> Line | None:
         step = data.get("step")
         return Line(kind=RecordKind.REWIND, step=step) if isinstance(step, (int, float)) else None
     try:
-        record = record_from_json(data)
+        record = logged_record(data)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         return None
     return Line(kind=data.get("kind") if isinstance(data.get("kind"), str) else None) if record is None \

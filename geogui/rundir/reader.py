@@ -33,13 +33,12 @@ from geogui.engine.metrics import (
     RecordKind,
     RunEvent,
     normalize_line,
-    record_from_json,
 )
 from geogui.engine.samples import AccuracyRecord
 from geogui.rundir.assemble import ColumnBuilder
 from geogui.rundir.columns import MATRIX_FIELDS, Cancel, Progress, ReadCancelled, RunColumns
 from geogui.rundir.layout import METRICS_FILE, RunLogError
-from geogui.rundir.lines import Part, decode_line, parse_part
+from geogui.rundir.lines import Part, decode_line, logged_record, parse_part
 from geogui.rundir.meta import RunMeta, read_meta
 from geogui.rundir.segments import cached_plan, load_segment, remove, write_segment
 
@@ -293,7 +292,7 @@ def read_records(run_dir: Path) -> list[LoggedRecord]:
     records: list[LoggedRecord] = []
     for line in read_lines(run_dir).lines:
         try:
-            record = record_from_json(line)
+            record = logged_record(line)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError):
             continue
         if isinstance(record, _LOGGED):

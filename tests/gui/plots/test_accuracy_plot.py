@@ -9,7 +9,6 @@ import pytest
 
 from geogui.engine.metrics import EvalRecord, ModeChange, batch_line
 from geogui.engine.samples import AccuracyRecord
-from geogui.gui.plots.accuracy_curves import LEGEND_NAME
 from geogui.gui.plots.board import PlotBoard
 from geogui.rundir.reader import parse_columns
 
