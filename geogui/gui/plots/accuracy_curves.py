@@ -21,8 +21,10 @@ COMPARE = CompareSpec("Answer accuracy: latest per mode (%)", lambda s: 100.0 * 
 class AccuracyCurves:
     def __init__(self, plot: Plot) -> None:
         self.plot = plot
-        plot.setYRange(0, 100, padding=0.02)
-        plot.enableAutoRange(y=False)
+        # Always the whole 0 … 100 %: a share reads against its scale, and an all-zero start must
+        # not be blown up to ±20 % by the auto range.
+        plot.getViewBox().setLimits(yMin=-3, yMax=103, minYRange=106)
+        plot.setYRange(0, 100, padding=0)
         self.curves: list[pg.PlotDataItem] = []
 
     def _curve(self, index: int, mode: str) -> pg.PlotDataItem:

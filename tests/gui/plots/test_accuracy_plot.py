@@ -62,6 +62,14 @@ def test_an_opened_run_plots_its_accuracy_lines(board):
     assert _drawn(board) == [([3.0, 6.0], [50.0, 100.0])]
 
 
+def test_the_accuracy_axis_stays_0_to_100_percent_even_when_every_answer_is_wrong(board):
+    board.append([synthetic_record(step) for step in range(1, 5)] + [AccuracyRecord(4, "geometric_fast", 0, 8, 8, 0)])
+    board.redraw()
+    board.training.accuracy_plot.refit()
+    low, high = board.training.accuracy_plot.viewRange()[1]
+    assert low <= 0 and high >= 100
+
+
 def test_a_run_without_accuracy_draws_no_curve_and_no_legend_entry(board):
     lines = [batch_line(synthetic_record(step)) for step in range(1, 7)]
     lines.append(json.dumps(EvalRecord(6, 2.0, 7.4).to_json()))
