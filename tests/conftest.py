@@ -51,12 +51,15 @@ def no_qthread_left_running(monkeypatch):
 # A model small enough that a batch takes milliseconds on a CPU: the one every test trains.
 TINY_MODEL = {"d_model": 32, "n_layers": 2, "n_heads": 2, "seq_len": 32, "expert_hidden": 32}
 TINY_RUN = {"steps": 20, "batch_size": 4, "eval_interval": 10, "eval_batches": 1, "warmup_steps": 2}
+# No samples or answer accuracy unless a test asks for them: writing text costs a tiny run more than training.
+TINY_SAMPLING = {"sample_interval": 0, "accuracy_questions": 0}
 # The user's shared sample file, when this checkout sits beside it (tests that need it skip otherwise).
 SHARED_LAMBDA_FILE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lambda_qa_sample.json"
 
 
 def tiny_settings(**run) -> Settings:
-    return Settings.model_validate({"run": {**TINY_RUN, **run}, "model": TINY_MODEL, "device": {"device": "cpu"}})
+    return Settings.model_validate({"run": {**TINY_RUN, **run}, "model": TINY_MODEL, "device": {"device": "cpu"},
+                                    "sampling": TINY_SAMPLING})
 
 
 @pytest.fixture

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import TextIO
 
 from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent, RunStarted
+from geogui.engine.samples import AccuracyRecord, SampleRecord
+
+SAMPLE_CHARACTERS = 100  # of a sample's first line, on the terminal (the run's samples.jsonl has it all)
 
 
 class InputError(Exception):
@@ -62,9 +65,22 @@ def report_event(event, run_path: Path, bar: ProgressBar | None, replicas_text: 
         bar.update(event.step, event.loss, event.batch_time_s * 1e3, event.mode)
     elif isinstance(event, EvalRecord) and bar:
         bar.message(f"step {event.step}: eval loss {event.loss:.4f}  perplexity {event.perplexity:.2f}")
+    elif isinstance(event, AccuracyRecord) and bar:
+        bar.message(f"step {event.step}: {event.right}/{event.asked} held-out answers right ({event.fraction:.0%})")
+    elif isinstance(event, SampleRecord) and bar:
+        bar.message(f"step {event.step}: sample: {sample_line(event)}")
     elif isinstance(event, (RunEvent, ModeChange)):
         text = event.message if isinstance(event, RunEvent) else f"mode -> {event.mode}"
         print(_off_the_bar(bar) + text, file=sys.stderr)
+
+
+def sample_line(sample: SampleRecord) -> str:
+    """A sample's first line, its control bytes shown as "·", and whether its answer was right."""
+    first = sample.text.split("\n", 1)[0][:SAMPLE_CHARACTERS]
+    shown = "".join(c if c.isprintable() else "·" for c in first)
+    if sample.right is None:
+        return shown
+    return f"{shown}  ({'right' if sample.right else f'wrong; expected {sample.expected}'})"
 
 
 def report_error(program: str, message: str, bar: ProgressBar | None = None) -> None:

@@ -33,9 +33,12 @@ import json
 import math
 from dataclasses import dataclass, field, fields
 from geogui.str_enum import StrEnum
-from typing import Any, ClassVar, Iterator, Literal, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Literal, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from geogui.engine.samples import AccuracyRecord, SampleRecord  # it imports this module
 
 
 class RecordKind(StrEnum):
@@ -211,8 +214,9 @@ class RunFinished:
         return {"kind": self.kind, "step": self.step, "status": self.status}
 
 
-TrainerEvent = Union[RunStarted, BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished]
-LoggedRecord = Union[BatchRecord, EvalRecord, ModeChange, RunEvent]
+TrainerEvent = Union[RunStarted, BatchRecord, EvalRecord, "AccuracyRecord", "SampleRecord", ModeChange, RunEvent,
+                     RunFinished]
+LoggedRecord = Union[BatchRecord, EvalRecord, "AccuracyRecord", ModeChange, RunEvent]
 LogRecord = Union[LoggedRecord, Rewind, RunFinished]  # what a metrics.jsonl line can be
 
 
@@ -370,7 +374,7 @@ def record_from_json(data: dict[str, Any]) -> LogRecord | None:
 
     A value written as null (it was not finite) comes back as NaN, never as 0. Compact batch lines
     and the older long form both read (`normalize_line`). A line that claims a kind but lacks its
-    fields raises KeyError, TypeError or ValueError."""
+    fields raises KeyError, TypeError or ValueError. Accuracy lines: `AccuracyRecord.from_json`."""
     data = normalize_line(data)
     kind = data.get("kind")
     reader = _FROM_JSON.get(kind) if isinstance(kind, str) else None
@@ -378,11 +382,11 @@ def record_from_json(data: dict[str, Any]) -> LogRecord | None:
 
 
 def split_at_mode_changes(records) -> Iterator[list[BatchRecord | EvalRecord] | ModeChange]:
-    """Logged records as runs of consecutive batch/eval records and the mode changes between them, in
-    order (other events dropped): how a replayed history is fed to the plots like a live run."""
+    """Logged records as runs of consecutive batch/eval/accuracy records and the mode changes between
+    them, in order (other events dropped): how a replayed history is fed to the plots like a live run."""
     chunk: list[BatchRecord | EvalRecord] = []
     for record in records:
-        if isinstance(record, (BatchRecord, EvalRecord)):
+        if isinstance(record, (BatchRecord, EvalRecord)) or record.kind == RecordKind.ACCURACY:
             chunk.append(record)
         elif isinstance(record, ModeChange):
             if chunk:

@@ -41,6 +41,7 @@ from geogui.engine.metrics import (
 )
 from geogui.engine.modes import LossTerms, LossWeights, compute_terms
 from geogui.engine.optimizers import make_fused, step_unless
+from geogui.engine.run_samples import RunSamples
 from geogui.engine.sample_request import SampleRequest, SampleServer
 from geogui.engine.state import TrainingState, build_state
 from geogui.engine.step_options import PRECISION_FALLBACK, CompiledTerms, autocast_for
@@ -149,6 +150,7 @@ class Trainer:
         corpus = self._corpus = self._corpus or load_corpus(settings.data, settings.model.seq_len)
         self._samples.corpus = corpus  # a request without a prompt continues its first held-out question
         state = yield from self._start(corpus)
+        samples = RunSamples(settings.sampling, corpus, settings.model.seq_len, settings.run.seed, self.replicas)
         total = settings.run.steps
         started = time.perf_counter()
         status = "finished"
@@ -173,6 +175,8 @@ class Trainer:
             yield record  # the caller saves checkpoints on batch records, at its own interval
             if step % settings.run.eval_interval == 0 or step == total:
                 yield self._evaluate(state, corpus, step)
+                yield from samples.after_evaluation(state, step)  # outside the timing, as the evaluation
+            yield from samples.after_step(state, step)
         yield RunFinished(state.step, status)
 
     def _start(self, corpus: Corpus) -> Generator[TrainerEvent, None, TrainingState]:

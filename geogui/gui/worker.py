@@ -30,7 +30,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from geogui.engine.metrics import (BatchRecord, EvalRecord, ModeChange, RunEvent, RunFinished, RunStarted,
                                    split_at_mode_changes)
-from geogui.engine.samples import SampleRecord
+from geogui.engine.samples import AccuracyRecord, SampleRecord
 from geogui.gui.gui_thread_gc import gui_thread_garbage_collection
 from geogui.rundir.driver import ResumePlan, RunDriver, RunFailed, one_line
 from geogui.settings import Mode, Settings
@@ -77,13 +77,15 @@ class TrainingWorker(QObject):
     """Runs one training run. Lives in a QThread; its control methods are called from the GUI thread."""
 
     run_started = Signal(object)  # RunStarted
-    metrics_ready = Signal(list)  # list of BatchRecord / EvalRecord, in step order
+    metrics_ready = Signal(list)  # list of BatchRecord / EvalRecord / AccuracyRecord, in step order
+    # SampleRecord: what the model wrote, every sample_interval steps or asked by request_sample
+    # (each also in the run's samples.jsonl)
+    sample_taken = Signal(object)
     mode_changed = Signal(object)  # ModeChange
     event_reported = Signal(object)  # RunEvent
     failed = Signal(str)  # one-line message; the run log is closed with status "failed"
     finished = Signal(object)  # RunFinished; the run log is closed with its status
     log_opened = Signal(object)  # Path of the run directory, once it is being written
-    sample_taken = Signal(object)  # SampleRecord: the answer to request_sample
 
     def __init__(self, settings: Settings, metrics_interval_s: float = METRICS_INTERVAL_S,
                  resume_dir: Path | None = None, metrics_clock: Callable[[], float] = time.perf_counter,
@@ -192,7 +194,7 @@ class TrainingWorker(QObject):
         finished: RunFinished | None = None
         with closing(driver.run()) as events:
             for event in events:
-                if isinstance(event, (BatchRecord, EvalRecord)):
+                if isinstance(event, (BatchRecord, EvalRecord, AccuracyRecord)):
                     last_step = event.step
                     ready = batcher.add(event)
                     if ready:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from geogui.engine.metrics import ModeChange, RecordKind, RunEvent
+from geogui.engine.samples import AccuracyRecord
 from geogui.rundir.columns import MATRIX_FIELDS, SCALAR_FIELDS, RunColumns
 from geogui.rundir.lines import Part
 
@@ -22,6 +23,7 @@ class ColumnBuilder:
         self.modes: list[str] = []
         self._mode_index: dict[str, int] = {}
         self.evals: list[list] = []  # [row, step, loss, perplexity]
+        self.accuracies: list[tuple[int, AccuracyRecord]] = []
         self.mode_changes: list[tuple[int, ModeChange]] = []
         self.events: list[tuple[int, RunEvent]] = []
         self.skipped = 0
@@ -59,6 +61,8 @@ class ColumnBuilder:
             at = self.n + row - copied
             if kind == RecordKind.EVAL:
                 self.evals.append([at, *entry[2:]])
+            elif kind == RecordKind.ACCURACY:
+                self.accuracies.append((at, AccuracyRecord(*entry[2:])))
             elif kind == RecordKind.MODE_CHANGE:
                 self.mode_changes.append((at, ModeChange(*entry[2:])))
             else:
@@ -95,6 +99,7 @@ class ColumnBuilder:
         """Drop the batches, evaluations and mode changes so far whose step is past k (the events
         stay: they tell what happened to the run)."""
         self.evals = [e for e in self.evals if e[1] <= k]
+        self.accuracies = [(row, accuracy) for row, accuracy in self.accuracies if accuracy.step <= k]
         self.mode_changes = [(row, change) for row, change in self.mode_changes if change.step <= k]
         if not self.n:
             return
@@ -112,6 +117,7 @@ class ColumnBuilder:
         self.n = kept
         self.evals = [[int(new_rows[min(e[0], len(new_rows) - 1)]), *e[1:]] for e in self.evals]
         self.mode_changes = [(int(new_rows[min(r, len(new_rows) - 1)]), c) for r, c in self.mode_changes]
+        self.accuracies = [(int(new_rows[min(r, len(new_rows) - 1)]), a) for r, a in self.accuracies]
         self.events = [(int(new_rows[min(r, len(new_rows) - 1)]), e) for r, e in self.events]
 
     def result(self, widths: tuple[int, int, int] = (0, 0, 0)) -> RunColumns:
@@ -137,6 +143,8 @@ class ColumnBuilder:
             events=[e for _, e in self.events], skipped_lines=self.skipped,
             eval_row=np.array([e[0] for e in self.evals], dtype=np.int64),
             mode_change_row=np.array([r for r, _ in self.mode_changes], dtype=np.int64),
-            event_row=np.array([r for r, _ in self.events], dtype=np.int64))
+            event_row=np.array([r for r, _ in self.events], dtype=np.int64),
+            accuracies=[a for _, a in self.accuracies],
+            accuracy_row=np.array([r for r, _ in self.accuracies], dtype=np.int64))
 
 

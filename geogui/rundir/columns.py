@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeChange, RunEvent
+from geogui.engine.samples import AccuracyRecord
 
 SCALAR_FIELDS = (
     "step", "epoch", "batch_time_s", "data_time_s", "loss", "task_loss", "aux_loss", "penalty", "orthogonality",
@@ -77,6 +78,9 @@ class RunColumns:
     eval_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     mode_change_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     event_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # Answer accuracies at evaluation steps (none for data without question/answer records).
+    accuracies: list[AccuracyRecord] = field(default_factory=list)
+    accuracy_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.step)
@@ -89,6 +93,15 @@ class RunColumns:
                    expert_load=np.zeros((0, experts), dtype=np.float32),
                    ghost_activation=np.zeros((0, ghosts), dtype=np.float32),
                    eval_step=np.zeros(0), eval_loss=np.zeros(0), eval_perplexity=np.zeros(0))
+
+    @property
+    def accuracy_step(self) -> np.ndarray:
+        return np.array([a.step for a in self.accuracies], dtype=np.float64)
+
+    @property
+    def accuracy(self) -> np.ndarray:
+        """The share of held-out answers that were right (0 … 1), at each of `accuracy_step`."""
+        return np.array([a.fraction for a in self.accuracies], dtype=np.float64)
 
     def mode_names(self) -> list[str]:
         """The mode of every batch, as strings (a list of N references to `modes`)."""
@@ -115,12 +128,14 @@ class RunColumns:
 
     def records(self, presentations: int | None = None) -> list[LoggedRecord]:
         """Everything as typed records in the order it was logged (events and mode changes logged
-        between the same two batches come evaluation first, then mode changes, then events).
+        between the same two batches come evaluation first, then accuracy, mode changes, events).
         One object per batch: for code that has not moved to columns yet."""
         entries: list[tuple[int, int, int, LoggedRecord]] = []
         for i, (step, loss, perplexity) in enumerate(zip(self.eval_step.tolist(), self.eval_loss.tolist(),
                                                          self.eval_perplexity.tolist())):
             entries.append((int(self.eval_row[i]), 0, i, EvalRecord(int(step), loss, perplexity)))
+        entries.extend((int(row), 0, len(self.eval_step) + i, item)
+                       for i, (row, item) in enumerate(zip(self.accuracy_row.tolist(), self.accuracies)))
         for order, (rows, items) in enumerate(((self.mode_change_row, self.mode_changes),
                                                (self.event_row, self.events)), start=1):
             entries.extend((int(row), order, i, item) for i, (row, item) in enumerate(zip(rows.tolist(), items)))

@@ -2,6 +2,7 @@
 
     meta.json         what the run is (`meta.RunMeta`), replaced atomically
     metrics.jsonl     one JSON object per record, appended (`engine.metrics`, read by `reader`)
+    samples.jsonl     what the model wrote during training, a line per sample (`engine.samples`, `samples`)
     metrics.cache/    the log's columns, a segment per byte range (`segments`); deleting it loses nothing
     .lock             held by the one process writing the run (`runlog.RunLog`)
     checkpoints/      the trainer's (`engine.checkpoint`)
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 META_FILE = "meta.json"
 METRICS_FILE = "metrics.jsonl"
+SAMPLES_FILE = "samples.jsonl"
 CACHE_DIR = "metrics.cache"
 LOCK_FILE = ".lock"
 

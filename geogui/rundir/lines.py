@@ -28,12 +28,13 @@ from geogui.engine.metrics import (
     RunEvent,
     record_from_json,
 )
+from geogui.engine.samples import AccuracyRecord
 from geogui.rundir.columns import SCALAR_FIELDS
 
 _WIDENED = tuple(name for name in SCALAR_FIELDS if name in DEVICE_FLOAT32)
 _INTEGRAL = ("step", "tokens_seen")
 # The kinds that become a part's entries (the rest, "finished" among them, are not kept).
-ENTRY_KINDS = (RecordKind.EVAL, RecordKind.MODE_CHANGE, RecordKind.EVENT, RecordKind.REWIND)
+ENTRY_KINDS = (RecordKind.EVAL, RecordKind.ACCURACY, RecordKind.MODE_CHANGE, RecordKind.EVENT, RecordKind.REWIND)
 
 OptFloat = float | None
 OptList = list[float | None] | None
@@ -80,6 +81,10 @@ class Line(msgspec.Struct):
     previous_penalty_weight: OptFloat = None
     event: str | None = None
     message: str | None = None
+    right: int | None = None  # an accuracy line's (`engine.samples.AccuracyRecord`)
+    asked: int | None = None
+    unparsed: int | None = None
+    seconds: OptFloat = None
 
 
 _CHUNK_DECODER = msgspec.json.Decoder(list[Line])
@@ -103,7 +108,18 @@ def _line_from_record(record: LogRecord) -> Line:
                     previous_mode=record.previous_mode, previous_penalty_weight=record.previous_penalty_weight)
     if isinstance(record, RunEvent):
         return Line(kind=record.kind, step=record.step, event=record.event, message=record.message)
+    if isinstance(record, AccuracyRecord):
+        return Line(kind=record.kind, step=record.step, mode=record.mode, right=record.right, asked=record.asked,
+                    unparsed=record.unparsed, seconds=record.seconds)
     return Line(kind=record.kind)
+
+
+def logged_record(data: dict) -> LogRecord | AccuracyRecord | None:
+    """`metrics.record_from_json`, and the accuracy lines (`engine.samples`, which the metrics module
+    does not import) too."""
+    if data.get("kind") == RecordKind.ACCURACY:
+        return AccuracyRecord.from_json(data)
+    return record_from_json(data)
 
 
 def _slow_line(raw: bytes) -> Line | None:
@@ -118,7 +134,7 @@ def _slow_line(raw: bytes) -> Line | None:
         step = data.get("step")
         return Line(kind=RecordKind.REWIND, step=step) if isinstance(step, (int, float)) else None
     try:
-        record = record_from_json(data)
+        record = logged_record(data)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         return None
     return Line(kind=data.get("kind") if isinstance(data.get("kind"), str) else None) if record is None \
@@ -158,7 +174,8 @@ class Part:
     end: int
     arrays: dict[str, np.ndarray]  # SCALAR_FIELDS, "mode", MATRIX_FIELDS
     modes: list[str]
-    # (row, kind, values): eval (step, loss, perplexity), mode_change (step, mode, weight, previous
+    # (row, kind, values): eval (step, loss, perplexity), accuracy (step, mode, right, asked, unparsed,
+    # seconds), mode_change (step, mode, weight, previous
     # mode, previous weight), event (step, kind, message), rewind (step,); row = batches before it
     entries: list[list]
     skipped: int
@@ -250,6 +267,11 @@ def _entry(line: Line, row: int) -> list | None:
         raise ValueError("no step")
     if kind == RecordKind.EVAL:
         return [row, kind, int(step), _nan(line.loss), _nan(line.perplexity)]
+    if kind == RecordKind.ACCURACY:
+        if line.right is None or line.asked is None or line.mode is None:
+            raise ValueError("incomplete accuracy")
+        return [row, kind, int(step), line.mode, int(line.right), int(line.asked), int(line.unparsed or 0),
+                _nan(line.seconds)]
     if kind == RecordKind.MODE_CHANGE:
         if line.penalty_weight is None or line.previous_penalty_weight is None or line.mode is None \
                 or line.previous_mode is None:

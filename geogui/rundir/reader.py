@@ -33,12 +33,12 @@ from geogui.engine.metrics import (
     RecordKind,
     RunEvent,
     normalize_line,
-    record_from_json,
 )
+from geogui.engine.samples import AccuracyRecord
 from geogui.rundir.assemble import ColumnBuilder
 from geogui.rundir.columns import MATRIX_FIELDS, Cancel, Progress, ReadCancelled, RunColumns
 from geogui.rundir.layout import METRICS_FILE, RunLogError
-from geogui.rundir.lines import Part, decode_line, parse_part
+from geogui.rundir.lines import Part, decode_line, logged_record, parse_part
 from geogui.rundir.meta import RunMeta, read_meta
 from geogui.rundir.segments import cached_plan, load_segment, remove, write_segment
 
@@ -46,7 +46,7 @@ CHUNK_BYTES = 8 << 20  # parsed per step: ~0.1 s, the granularity of progress an
 MIN_CACHED_CHUNK = 2 << 20  # a reader caches only chunks this large (a live poll never writes)
 TAIL_BYTES = 64 << 10  # read from the end for the last batch; grown (x4) up to MAX_TAIL_BYTES
 MAX_TAIL_BYTES = 4 << 20
-_REWOUND = (RecordKind.BATCH, RecordKind.EVAL, RecordKind.MODE_CHANGE)
+_REWOUND = (RecordKind.BATCH, RecordKind.EVAL, RecordKind.ACCURACY, RecordKind.MODE_CHANGE)
 
 
 def _check(cancel: Cancel | None) -> None:
@@ -282,17 +282,17 @@ def read_lines(run_dir: Path, rewind: bool = True) -> LogLines:
     return out
 
 
-_LOGGED = (BatchRecord, EvalRecord, ModeChange, RunEvent)
+_LOGGED = (BatchRecord, EvalRecord, AccuracyRecord, ModeChange, RunEvent)
 
 
 def read_records(run_dir: Path) -> list[LoggedRecord]:
-    """The run as typed records (batches, evaluations, mode changes, events), in the order they
+    """The run as typed records (batches, evaluations, accuracies, mode changes, events), in the order they
     were logged, after its rewinds: one object per batch, for short runs and replays (a long run
     is read as columns). Lines that are not readable records are left out."""
     records: list[LoggedRecord] = []
     for line in read_lines(run_dir).lines:
         try:
-            record = record_from_json(line)
+            record = logged_record(line)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError):
             continue
         if isinstance(record, _LOGGED):

@@ -40,6 +40,7 @@ from geogui.engine.metrics import (
     TrainerEvent,
     batch_line,
 )
+from geogui.engine.samples import SampleRecord
 from geogui.rundir.layout import LOCK_FILE, META_FILE, METRICS_FILE, RunLogError
 from geogui.rundir.meta import (
     Continuation,
@@ -52,6 +53,7 @@ from geogui.rundir.meta import (
     writer_opened,
 )
 from geogui.rundir.reader import read_lines, read_records, torn_tail
+from geogui.rundir.samples import SamplesLog
 from geogui.rundir.segments import SegmentWriter
 from geogui.settings import Settings
 
@@ -99,6 +101,7 @@ class RunLog:
         self.meta.status, self.meta.ended_at = RunStatus.RUNNING, None
         self.meta.pid, self.meta.host, self.meta.writer = os.getpid(), socket.gethostname(), self._writer
         writer_opened(self._writer)
+        self._samples = SamplesLog(self.path)
         try:
             # No newline translation: the cache addresses metrics.jsonl by byte offset.
             self._metrics = open(self.path / METRICS_FILE, "a", encoding="utf-8", newline="\n")
@@ -136,6 +139,7 @@ class RunLog:
         meta.continuations = [*meta.continuations, Continuation(from_step=from_step, at=_now())]
         log = cls(path, settings, meta)
         log._append(json.dumps(Rewind(from_step).to_json()) + "\n")
+        log._samples.rewind(from_step)
         return log
 
     @classmethod
@@ -165,6 +169,9 @@ class RunLog:
             self.meta.parameters, self.meta.total_steps = event.parameters, event.total_steps
             self._save_meta()
             return
+        if isinstance(event, SampleRecord):
+            self._samples.append(event)
+            return
         self._append((batch_line(event) if isinstance(event, BatchRecord) else json.dumps(event.to_json())) + "\n")
         if isinstance(event, BatchRecord):  # meta.json is written at the next event; readers take the log's tail
             self.meta.steps_done = event.step
@@ -183,7 +190,8 @@ class RunLog:
         if self._metrics.closed:
             return
         errors: list[OSError] = []
-        for part in (self._metrics.flush, lambda: os.fsync(self._metrics.fileno()), self._metrics.close):
+        for part in (self._metrics.flush, lambda: os.fsync(self._metrics.fileno()), self._metrics.close,
+                     self._samples.close):
             try:
                 part()
             except OSError as exc:

@@ -19,7 +19,7 @@ def tiny_settings(**run) -> Settings:
     return _tiny_settings(**{"steps": WINDOW_STEPS, **run})
 
 
-TINY = tiny_settings().model_dump(mode="json", include={"run", "model", "device"})
+TINY = tiny_settings().model_dump(mode="json", include={"run", "model", "device", "sampling"})
 
 
 @pytest.fixture

@@ -65,6 +65,8 @@ def expected_scalars(run_dir) -> dict[str, list[tuple[int, float]]]:
         elif record["kind"] == "eval":
             for field, tag in EVAL_SCALARS.items():
                 add(tag, record["step"], record[field])
+        elif record["kind"] == "accuracy":  # a run with the default sampling measures it at each evaluation
+            add("eval/accuracy", record["step"], record["right"] / record["asked"])
     return out
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from geogui.engine.metrics import (BatchRecord, EvalRecord, EventKind, LoggedRecord, ModeChange, RunEvent,
                                    split_at_mode_changes)
+from geogui.engine.samples import AccuracyRecord
 from geogui.gui.plotdata.growable import GrowableArray
 from geogui.gui.plotdata.level_of_detail import DEFAULT_CAPACITY, LevelOfDetail
 from geogui.gui.plotdata.smoothing import DEFAULT_WEIGHT, SegmentedEma, debiased_ema
@@ -84,6 +85,9 @@ class RunSeries:
         self._mode_batch_ms: dict[str, list[float]] = {}  # mode -> [sum of batch ms, batches]
         self.eval_step = GrowableArray()
         self.eval_loss = GrowableArray()
+        # The share of held-out answers right (0 … 1) at evaluation steps; empty for data without records.
+        self.accuracy_step = GrowableArray()
+        self.accuracy = GrowableArray()
         # Batches whose loss was not finite: drawn as markers, never folded into the smoothed loss.
         self.nonfinite_step = GrowableArray()
         self.segments: list[ModeSegment] = []
@@ -105,7 +109,8 @@ class RunSeries:
 
     def nbytes(self) -> int:
         """Bytes the series holds (the batch columns' buffers and the evaluation columns)."""
-        return self.store.nbytes() + sum(c.nbytes() for c in (self.eval_step, self.eval_loss, self.nonfinite_step))
+        return self.store.nbytes() + sum(c.nbytes() for c in (self.eval_step, self.eval_loss, self.nonfinite_step,
+                                                              self.accuracy_step, self.accuracy))
 
     def mean_batch_ms(self, mode: str | None = None) -> float:
         """The mean batch time (ms) of every batch trained in `mode` (all modes: None), exactly."""
@@ -153,12 +158,29 @@ class RunSeries:
             return steps
         return np.interp(steps, self.step.view(), self.x_column(axis).view())
 
-    def append(self, records: list[BatchRecord | EvalRecord]) -> None:
+    def accuracy_per_row(self) -> np.ndarray:
+        """Each row's latest accuracy (NaN before the first, and in a mode segment that has none
+        yet): a step curve of one value per batch, for comparing runs."""
+        steps, values = self.accuracy_step.view(), self.accuracy.view()
+        rows = self.step.view()
+        at = np.searchsorted(steps, rows, side="right") - 1
+        out = np.where(at >= 0, values[np.maximum(at, 0)] if len(values) else np.nan, np.nan)
+        starts = np.array([segment.start_step for segment in self.segments])
+        if len(starts) and len(steps):  # an accuracy measured in the previous mode does not carry over
+            segment_of_row = np.searchsorted(starts, rows, side="right")
+            segment_of_value = np.searchsorted(starts, steps[np.maximum(at, 0)], side="right")
+            out[segment_of_row != segment_of_value] = np.nan
+        return out
+
+    def append(self, records: list[BatchRecord | EvalRecord | AccuracyRecord]) -> None:
         batches = [r for r in records if isinstance(r, BatchRecord)]
         for record in records:
             if isinstance(record, EvalRecord):
                 self.eval_step.append(record.step)
                 self.eval_loss.append(record.loss)
+            elif isinstance(record, AccuracyRecord):
+                self.accuracy_step.append(record.step)
+                self.accuracy.append(record.fraction)
         if not batches:
             return
         no_angles = np.full(self.presentations * self.rotation_dimensions, np.nan)
@@ -217,6 +239,8 @@ class RunSeries:
         add_mode_change = add_mode_change or self.add_mode_change
         self.eval_step.extend(columns.eval_step)
         self.eval_loss.extend(columns.eval_loss)
+        self.accuracy_step.extend(columns.accuracy_step)
+        self.accuracy.extend(columns.accuracy)
         modes = np.asarray(columns.modes, dtype=object)
         start = 0
         rows = [*columns.mode_change_row.tolist(), len(columns)]

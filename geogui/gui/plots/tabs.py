@@ -12,6 +12,8 @@ from geogui.gui.palette import mode_color
 from geogui.gui.plotdata.derived import busiest_expert, mean_angle_norm, mean_ghost, nonfinite_heights
 from geogui.gui.plotdata.run_series import RunSeries
 from geogui.gui.plotdata.shown_series import RunView
+from geogui.gui.plots import accuracy_curves
+from geogui.gui.plots.accuracy_curves import AccuracyCurves
 from geogui.gui.plots.angle_curves import ALL_ANGLES, ANGLE_NORMS, AngleCurves
 from geogui.gui.plots.angle_curves import TITLE as ANGLES_TITLE
 from geogui.gui.plots.crosshair import MouseFollower
@@ -101,6 +103,8 @@ class TrainingTab(Tab):
         # Shown and hidden with the mode labels (not while runs are compared), over the curves as they are.
         self.objective_notes = ObjectiveNotesItem([self.loss_raw_curve, self.loss_ema_curve])
         self.objective_notes.setParentItem(loss.mode_marks.labels)
+        self.accuracy_plot = self.add_plot(accuracy_curves.TITLE, "% right", accuracy_curves.COMPARE, legend=True)
+        self.accuracy = AccuracyCurves(self.accuracy_plot)
         self.angle_plot = self.add_plot(ANGLES_TITLE, "rad", CompareSpec(
             "Rotation angles: mean norm over presentations", mean_angle_norm), legend=True)
         self.angles = AngleCurves(self.angle_plot)
@@ -139,6 +143,7 @@ class TrainingTab(Tab):
         eval_steps = series.eval_step.view()
         self.loss_plot.draw(self.eval_curve, run.shown_at_steps("eval loss", eval_steps, series.eval_loss.view()))
         self._draw_nonfinite(run)
+        self.accuracy.draw(run)
         self.objective_notes.set_notes(objective_notes(run))
         self.loss_plot.titleLabel.setToolTip(objectives_tooltip(run))
         self._draw_angles(run)

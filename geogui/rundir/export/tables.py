@@ -5,7 +5,9 @@ The CSV is plain RFC 4180 (csv module, header row, '.' decimals, empty cells for
 it opens in a spreadsheet and in pandas.read_csv. Angles are flattened to angle_<expert>_d{i} (the
 expert each presentation is forced to, as the plots name it: angle_E0_d0 … angle_G3_d3), expert
 loads to load_<expert>, ghost activations to ghost_<ghost>; the eval loss sits on the rows of the
-steps where an evaluation ran.
+steps where an evaluation ran, and so does `accuracy` (the share of held-out answers right, 0 … 1),
+a column only runs that measured it have. `--samples` writes the run's samples.jsonl as a CSV
+(`samples_table`).
 
 The CSV and the summary are made from the run's columns (`reader.read_columns`: a few hundred bytes per
 batch, read from the cache the log keeps), not from a dict per batch: the app exports the run it is
@@ -29,6 +31,7 @@ from geogui.engine.metrics import DEVICE_FLOAT32
 from geogui.rundir.columns import MATRIX_FIELDS, RunColumns
 from geogui.rundir.export.errors import ExportError
 from geogui.rundir.export.names import angle_names
+from geogui.rundir.export.samples_table import SAMPLES_FORMAT, accuracy_summary, accuracy_summary_lines, write_samples
 from geogui.rundir.export.tensorboard import TensorBoardUnavailable, write_tensorboard
 from geogui.rundir.meta import RunMeta, read_meta
 from geogui.rundir.reader import read_columns, read_lines
@@ -51,11 +54,12 @@ def _names(model: ModelSettings) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return names, names[model.num_experts:]
 
 
-def csv_header(model: ModelSettings) -> list[str]:
+def csv_header(model: ModelSettings, accuracy: bool = False) -> list[str]:
+    """The columns; `accuracy` for a run that measured it (`RunColumns.accuracies`)."""
     experts, ghosts = _names(model)
     angle_columns = [f"angle_{name}" for name in angle_names(model)]
-    return [*SCALAR_COLUMNS, "eval_loss", *angle_columns, *(f"load_{e}" for e in experts),
-            *(f"ghost_{g}" for g in ghosts)]
+    return [*SCALAR_COLUMNS, "eval_loss", *(["accuracy"] if accuracy else []), *angle_columns,
+            *(f"load_{e}" for e in experts), *(f"ghost_{g}" for g in ghosts)]
 
 
 def _cells(values: np.ndarray) -> list:
@@ -77,6 +81,8 @@ def csv_rows(model: ModelSettings, columns: RunColumns) -> Iterator[list[Any]]:
     widths = (model.presentations * model.rotation_dimensions, len(experts), len(ghosts))
     matrices = [_fit(getattr(columns, name), width) for name, width in zip(MATRIX_FIELDS, widths)]
     eval_loss = dict(zip(columns.eval_step.tolist(), _cells(columns.eval_loss)))
+    accuracy = dict(zip(columns.accuracy_step.tolist(), _cells(columns.accuracy)))
+    accuracy_cells = (lambda step: [accuracy.get(step)]) if columns.accuracies else (lambda step: [])
     scalars = [name for name in SCALAR_COLUMNS if name != "mode"]
     for start in range(0, len(columns), CSV_CHUNK_ROWS):
         rows = slice(start, start + CSV_CHUNK_ROWS)
@@ -87,8 +93,8 @@ def csv_rows(model: ModelSettings, columns: RunColumns) -> Iterator[list[Any]]:
         angles, loads, ghost = (_float32_cells(matrix[rows], name in DEVICE_FLOAT32)
                                 for matrix, name in zip(matrices, MATRIX_FIELDS))
         for i, step in enumerate(cells["step"]):
-            yield [*(cells[name][i] for name in SCALAR_COLUMNS), eval_loss.get(step), *angles[i], *loads[i],
-                   *ghost[i]]
+            yield [*(cells[name][i] for name in SCALAR_COLUMNS), eval_loss.get(step), *accuracy_cells(step),
+                   *angles[i], *loads[i], *ghost[i]]
 
 
 def _fit(matrix: np.ndarray, width: int) -> np.ndarray:
@@ -120,7 +126,7 @@ def write_csv(run_dir: Path, out: Path) -> int:
     written = 0
     with _open_for_writing(out) as handle:
         writer = csv.writer(handle)
-        writer.writerow(csv_header(model))
+        writer.writerow(csv_header(model, accuracy=bool(columns.accuracies)))
         for row in csv_rows(model, columns):
             writer.writerow(["" if value is None else value for value in row])
             written += 1
@@ -161,6 +167,7 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
         "best_eval_loss": float(columns.eval_loss[best]) if best is not None else None,
         "best_eval_step": int(columns.eval_step[best]) if best is not None else None,
         "final_loss": last_loss if math.isfinite(last_loss) else None,
+        "accuracy_per_mode": accuracy_summary(columns.accuracies),
     }
 
 
@@ -170,6 +177,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     if summary["final_eval_loss"] is not None:
         lines += [f"- final eval loss: {summary['final_eval_loss']:.4f} (step {summary['final_eval_step']})",
                   f"- best eval loss: {summary['best_eval_loss']:.4f} (step {summary['best_eval_step']})"]
+    lines += accuracy_summary_lines(summary.get("accuracy_per_mode") or {})
     lines += ["", "| mode | batches | median batch time (ms) | × standard |", "|---|---:|---:|---:|"]
     for mode, seconds in summary["median_batch_time_s"].items():
         ratio = summary["ratio_to_standard"].get(mode)
@@ -192,6 +200,8 @@ def export_run(run_dir: Path, out: Path, fmt: str | None = None) -> str:
         return f"{write_csv(run_dir, out)} batches -> {out}"
     if fmt == "jsonl":
         return f"{write_jsonl(run_dir, out)} records -> {out}"
+    if fmt == SAMPLES_FORMAT:
+        return f"{write_samples(run_dir, out)} samples -> {out}"
     if fmt in ("json", "md"):
         write_summary(run_dir, out, fmt)
         return f"summary -> {out}"

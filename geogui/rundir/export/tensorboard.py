@@ -12,8 +12,10 @@ side by side in `tensorboard --logdir LOGDIR`. Each record becomes, at its step:
   `memory/bytes`, `rotation/penalty_weight`, `experts/saturation`, `progress/epoch`;
   `angles/<expert>_d{i}` (batches that have angles; the presentation named by the expert it is
   forced to, as on the plots), `experts/load_<expert>`,
-  `experts/ghost_activation_<ghost>`; `eval/loss` and `eval/perplexity`;
-- a text event `mode_changes` per mode or penalty-weight change;
+  `experts/ghost_activation_<ghost>`; `eval/loss` and `eval/perplexity`; `eval/accuracy` (the
+  share of held-out answers right, 0 … 1) where the run measured it;
+- a text event `mode_changes` per mode or penalty-weight change, and `samples/text` per sample the
+  model wrote (its mode, prompt and text; whether its answer was right);
 - the settings, flattened to `section.field`, as hparams.
 
 TensorBoard stores scalars as float32; a value that was not finite (null in metrics.jsonl) is
@@ -34,7 +36,9 @@ from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeCha
 from geogui.rundir.export.errors import ExportError
 from geogui.rundir.export.names import angle_names
 from geogui.rundir.meta import RunMeta, model_settings_of, read_meta
+from geogui.engine.samples import AccuracyRecord, SampleRecord
 from geogui.rundir.reader import read_records
+from geogui.rundir.samples import read_samples
 from geogui.settings import ModelSettings
 
 INSTALL_HINT = 'TensorBoard support is an optional extra: pip install "geogui[tensorboard]"'
@@ -50,6 +54,8 @@ BATCH_SCALARS = {
 }
 EVAL_SCALARS = {"loss": "eval/loss", "perplexity": "eval/perplexity"}
 MODE_CHANGE_TAG = "mode_changes"
+ACCURACY_TAG = "eval/accuracy"
+SAMPLE_TAG = "samples/text"
 HPARAM_METRICS = ("loss/total", "eval/loss")  # what the HParams dashboard lists next to the settings
 
 
@@ -111,8 +117,9 @@ class TensorBoardMirror:
         self._writer.file_writer.add_summary(session_start)
         self._walltime: float | None = None  # of the last batch: evaluations and mode changes share it
 
-    def write(self, record: LoggedRecord, walltime: float | None = None) -> None:
-        """Add one record (other kinds than batches, evaluations and mode changes are ignored).
+    def write(self, record: LoggedRecord | SampleRecord, walltime: float | None = None) -> None:
+        """Add one record (other kinds than batches, evaluations, accuracies, samples and mode
+        changes are ignored).
         `walltime` (seconds since the epoch) defaults to now."""
         if isinstance(record, BatchRecord):
             self._walltime = time.time() if walltime is None else walltime
@@ -121,6 +128,10 @@ class TensorBoardMirror:
             wall = self._wall(walltime)
             for field, tag in EVAL_SCALARS.items():
                 self._writer.add_scalar(tag, getattr(record, field), record.step, walltime=wall)
+        elif isinstance(record, AccuracyRecord):
+            self._writer.add_scalar(ACCURACY_TAG, record.fraction, record.step, walltime=self._wall(walltime))
+        elif isinstance(record, SampleRecord):
+            self._writer.add_text(SAMPLE_TAG, sample_markdown(record), record.step, walltime=self._wall(walltime))
         elif isinstance(record, ModeChange):
             text = f"step {record.step}: {record.previous_mode} → {record.mode}"
             if record.penalty_weight != record.previous_penalty_weight:
@@ -150,6 +161,14 @@ class TensorBoardMirror:
     def close(self) -> None:
         self._writer.file_writer.add_summary(self._session_end)
         self._writer.close()
+
+
+def sample_markdown(sample: SampleRecord) -> str:
+    """A sample as TensorBoard's text dashboard shows it (Markdown): prompt and text as code."""
+    verdict = "" if sample.right is None else \
+        f", answer {'right' if sample.right else 'wrong'} (expected `{sample.expected}`)"
+    return (f"step {sample.step}, {sample.mode}, temperature {sample.temperature:g}{verdict}\n\n"
+            f"```\n{sample.prompt}{sample.text}\n```")
 
 
 def _start_epoch(meta: RunMeta) -> float:
@@ -185,16 +204,20 @@ def write_tensorboard(run_dir: Path, logdir: Path) -> str:
     # The run's own clock, carried on across continuations (each process starts it again at 0).
     start, offset, previous = _start_epoch(meta), 0.0, 0.0
     batches = 0
+    walls: dict[int, float] = {}
     try:
         for record in records:
             if isinstance(record, BatchRecord):
                 if record.wall_time_s < previous:
                     offset += previous
                 previous = record.wall_time_s
-                mirror.write(record, start + offset + record.wall_time_s)
+                walls[record.step] = start + offset + record.wall_time_s
+                mirror.write(record, walls[record.step])
                 batches += 1
             else:  # evaluations and mode changes take the time of the batch before them
                 mirror.write(record, None if batches else start)
+        for sample in read_samples(run_dir):  # at the time of its step's batch
+            mirror.write(sample, walls.get(sample.step, start))
     finally:
         mirror.close()
     return f"{batches} batches -> {target}"
