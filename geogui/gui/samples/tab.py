@@ -104,6 +104,9 @@ class SamplesTab(QWidget):
             return
         self._read_meta(self.run_dir)
         self.add_samples(read_logged_samples(self.run_dir))
+        session = self._session()
+        if session is not None:  # a run training here: its samples come live, Generate or not
+            self._listen_to(session)
 
     def _read_meta(self, path: Path) -> None:
         try:

@@ -134,3 +134,16 @@ def test_sampling_an_opened_run_imports_torch_in_the_background_thread_only(tiny
         window.close()
     """, str(run_dir))
     assert result.returncode == 0, result.stderr
+
+
+def test_samples_logged_during_a_run_appear_in_the_tab_without_asking(qtbot, make_window):
+    settings = tiny_settings(steps=100_000)
+    settings = settings.model_copy(update={"sampling": settings.sampling.model_copy(
+        update={"sample_interval": 2, "max_bytes": 4, "prompt": "Q: "})})
+    window = make_window(settings)
+    assert window.start_run()
+    qtbot.waitUntil(lambda: len(window.samples.model.records) >= 2, timeout=TIMEOUT_MS)
+    steps = [record.step for record in window.samples.model.records]
+    assert steps[:2] == [2, 4]
+    window.stop_run()
+    qtbot.waitUntil(lambda: window.session is None, timeout=TIMEOUT_MS)
