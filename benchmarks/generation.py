@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--bytes", type=int, default=512)
     parser.add_argument("--questions", type=int, default=32)
-    parser.add_argument("--answer-bytes", type=int, default=SamplingSettings().max_bytes)
+    parser.add_argument("--answer-bytes", type=int, default=SamplingSettings().answer_bytes)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--models", default=",".join(MODELS), help="which of " + ", ".join(MODELS))
     args = parser.parse_args()

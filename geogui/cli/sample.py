@@ -67,6 +67,8 @@ def sampling_from(meta: RunMeta, args: argparse.Namespace) -> SamplingSettings:
     for key in ("temperature", "top_k", "max_bytes", "prompt"):
         if getattr(args, key) is not None:
             raw[key] = getattr(args, key)
+    if args.max_bytes is not None:  # --max-bytes bounds the answers of --accuracy too
+        raw["answer_bytes"] = args.max_bytes
     try:
         return SamplingSettings.model_validate(raw)
     except ValidationError as exc:
@@ -108,7 +110,7 @@ def print_accuracy(run: LoadedRun, sampling: SamplingSettings, mode: Mode, asked
     if not questions:
         print("answer accuracy: the data has no question/answer records, so there are no questions to ask")
         return
-    result = answer_accuracy(run.state.model, run.state.rotator, questions, mode, sampling.max_bytes)
+    result = answer_accuracy(run.state.model, run.state.rotator, questions, mode, sampling.answer_bytes)
     print(f"answer accuracy: {result.right}/{result.asked} ({100 * result.fraction:.1f}%) on held-out questions"
           f" ({result.unparsed} without a readable answer; {result.seconds:.1f} s)")
 

@@ -60,6 +60,7 @@ class RunSamples:
         questions = heldout_questions(text, max(1, sampling.accuracy_questions)) if wanted else []
         self.questions = questions[:sampling.accuracy_questions]
         self.question: HeldOutQuestion | None = None  # the sample's prompt, when it is a question
+        self._next_accuracy = sampling.accuracy_interval
         if sampling.prompt:
             self.prompt = sampling.prompt
             self.question = next((q for q in questions if q.prompt == sampling.prompt), None)
@@ -74,8 +75,12 @@ class RunSamples:
         if interval and step % interval == 0 and self.prompt:
             yield self.replicas.share(self._sample(state, step) if self.replicas.rank == 0 else None)
 
-    def after_evaluation(self, state: TrainingState, step: int) -> Iterator[AccuracyRecord]:
-        if self.questions:
+    def after_evaluation(self, state: TrainingState, step: int, last: bool = False) -> Iterator[AccuracyRecord]:
+        """Accuracy at the first evaluation at or past each `accuracy_interval` steps, and at the last."""
+        interval = self.sampling.accuracy_interval
+        due = not interval or step >= self._next_accuracy or last
+        if self.questions and due:
+            self._next_accuracy = (step // interval + 1) * interval if interval else 0
             yield self.replicas.share(self._accuracy(state, step) if self.replicas.rank == 0 else None)
 
     def _sample(self, state: TrainingState, step: int) -> SampleRecord:
@@ -96,6 +101,6 @@ class RunSamples:
     def _accuracy(self, state: TrainingState, step: int) -> AccuracyRecord:
         with _alone(state.model):
             result = answer_accuracy(state.model, state.rotator, self.questions, state.mode,
-                                     self.sampling.max_bytes)
+                                     self.sampling.answer_bytes)
         return AccuracyRecord(step=step, mode=state.mode.value, right=result.right, asked=result.asked,
                               unparsed=result.unparsed, seconds=result.seconds)

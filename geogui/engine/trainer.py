@@ -175,7 +175,7 @@ class Trainer:
             yield record  # the caller saves checkpoints on batch records, at its own interval
             if step % settings.run.eval_interval == 0 or step == total:
                 yield self._evaluate(state, corpus, step)
-                yield from samples.after_evaluation(state, step)  # outside the timing, as the evaluation
+                yield from samples.after_evaluation(state, step, step == total)  # untimed, as the evaluation
             yield from samples.after_step(state, step)
         yield RunFinished(state.step, status)
 

@@ -255,9 +255,21 @@ class SamplingSettings(_Section):
         description="Steps between text samples logged during training (0 = none).",
     )
     accuracy_questions: int = Field(
-        32, ge=0, le=1000, title="Accuracy questions",
-        description="Held-out questions the model answers (greedy) at each evaluation; an answer is right "
-        "when it is alpha-equivalent to the reducer's normal form (0 = off; data without records has none).",
+        16, ge=0, le=1000, title="Accuracy questions",
+        description="Held-out questions the model answers (greedy) when accuracy is measured; an answer is "
+        "right when it is alpha-equivalent to the reducer's normal form (0 = off; data without records has none).",
+    )
+    # Each answer is written byte by byte, its reasoning first: on a CPU one check costs as much as
+    # a few hundred training steps, so it is made now and then, not at every evaluation.
+    accuracy_interval: int = Field(
+        1000, ge=0, le=1_000_000, title="Accuracy every (steps)",
+        description="Steps between answer-accuracy checks, each made at the next evaluation, and at the "
+        "run's last one (0 = at every evaluation).",
+    )
+    answer_bytes: int = Field(
+        384, ge=1, le=4096, title="Answer length (bytes)",
+        description="Bytes an answer may take, its reasoning and its A: line included; an answer not "
+        "finished by then counts as wrong.",
     )
     prompt: str = Field(
         "", max_length=4096, title="Prompt",

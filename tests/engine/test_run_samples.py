@@ -20,6 +20,8 @@ from tests.conftest import tiny_settings
 
 
 def _sampling(settings, **values):
+    # Accuracy at every evaluation and short answers, unless a test says otherwise.
+    values = {"accuracy_interval": 0, "answer_bytes": values.get("max_bytes", 4), **values}
     return settings.model_copy(update={"sampling": settings.sampling.model_copy(update=values)})
 
 
@@ -100,3 +102,10 @@ def test_a_sample_is_taken_in_the_current_mode(tmp_path, mode):
     (sample,) = read_samples(tmp_path / "run")
     assert sample.mode == mode
     assert all(set(layer) == {-1} for layer in sample.experts) == (mode == "geometric")
+
+
+def test_accuracy_is_checked_every_accuracy_interval_steps_at_an_evaluation_and_at_the_last(tmp_path):
+    settings = _sampling(tiny_settings(steps=7, eval_interval=1), accuracy_questions=1, accuracy_interval=3,
+                         answer_bytes=2)
+    records = _record(settings, tmp_path / "run")
+    assert [r.step for r in records if isinstance(r, AccuracyRecord)] == [3, 6, 7]

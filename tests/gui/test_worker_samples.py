@@ -13,7 +13,7 @@ from .conftest import tiny_settings
 def test_accuracies_arrive_with_the_metrics_and_samples_on_sample_taken(qtbot):
     settings = tiny_settings(steps=4, eval_interval=2)
     settings = settings.model_copy(update={"sampling": settings.sampling.model_copy(update={
-        "sample_interval": 2, "accuracy_questions": 1, "max_bytes": 3})})
+        "sample_interval": 2, "accuracy_questions": 1, "max_bytes": 3, "accuracy_interval": 0, "answer_bytes": 3})})
     session = TrainingSession(settings, metrics_interval_s=0)
     metrics, samples = [], []
     direct = Qt.ConnectionType.DirectConnection

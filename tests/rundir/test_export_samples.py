@@ -26,7 +26,7 @@ def run_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("samples") / "run"
     settings = tiny_settings(steps=8, mode="standard", eval_interval=2)
     settings = settings.model_copy(update={"sampling": settings.sampling.model_copy(update={
-        "sample_interval": 4, "accuracy_questions": 2, "max_bytes": 5})})
+        "sample_interval": 4, "accuracy_questions": 2, "max_bytes": 5, "accuracy_interval": 0, "answer_bytes": 5})})
     trainer = Trainer(settings)
     for event in record_run(trainer, RunLog(path, settings)):
         if isinstance(event, BatchRecord) and event.step == 4:

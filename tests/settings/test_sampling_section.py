@@ -15,12 +15,13 @@ def test_a_file_without_the_section_loads_with_its_defaults(tmp_path):
     assert settings.run.steps == 7 and settings.sampling == SamplingSettings()
     assert (settings.sampling.temperature, settings.sampling.top_k, settings.sampling.max_bytes) == (0.8, 0, 256)
     assert (settings.sampling.sample_interval, settings.sampling.accuracy_questions, settings.sampling.prompt) == (
-        500, 32, "")
+        500, 16, "")
 
 
 @pytest.mark.parametrize("field, value", [("temperature", -0.1), ("temperature", 5.1), ("top_k", 257),
                                           ("max_bytes", 0), ("max_bytes", 4097), ("sample_interval", -1),
-                                          ("accuracy_questions", -1)])
+                                          ("accuracy_questions", -1), ("accuracy_interval", -1),
+                                          ("answer_bytes", 0)])
 def test_out_of_bounds_values_are_refused(field, value):
     with pytest.raises(ValidationError, match=field):
         Settings.model_validate({"sampling": {field: value}})
