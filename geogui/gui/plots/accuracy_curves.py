@@ -13,6 +13,7 @@ from geogui.gui.plotdata.shown_series import RunView
 from geogui.gui.plots.overlays import CompareSpec
 from geogui.gui.plots.plot import Plot
 
+QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's "no maximum"
 TITLE = "Answer accuracy (held-out questions, greedy)"
 LEGEND_NAME = "answers right"
 COMPARE = CompareSpec("Answer accuracy: latest per mode (%)", lambda s: 100.0 * s.accuracy_per_row())
@@ -26,6 +27,7 @@ class AccuracyCurves:
         plot.getViewBox().setLimits(yMin=-3, yMax=103, minYRange=106)
         plot.setYRange(0, 100, padding=0)
         self.curves: list[pg.PlotDataItem] = []
+        self._show_plot(False)  # until a run has an accuracy
 
     def _curve(self, index: int, mode: str) -> pg.PlotDataItem:
         while len(self.curves) <= index:
@@ -54,6 +56,16 @@ class AccuracyCurves:
             curve.setData([], [])
             curve.setVisible(False)
         self._legend(drawn > 0)
+        self._show_plot(drawn > 0)
+
+    def _show_plot(self, shown: bool) -> None:
+        """The plot takes room only when there is an accuracy to show: on a small screen an empty
+        fourth plot would squeeze the other three (a hidden item keeps its row unless it may shrink)."""
+        if self.plot.isVisible() == shown:
+            return
+        self.plot.setVisible(shown)
+        self.plot.setMaximumHeight(QWIDGETSIZE_MAX if shown else 0)
+        self.plot.setMinimumHeight(0)
 
     def _legend(self, shown: bool) -> None:
         legend = self.plot.legend

@@ -12,6 +12,7 @@ from PySide6.QtCore import QRectF, QSizeF, Qt
 
 SAMPLE_PX = 20
 KEY_SAMPLE_PX = 34
+LEGEND_ROW_PX = 22  # the row above a plot's view that holds its legend
 ONE_ROW = 99  # entries per row: every legend is one row; its plot is wide enough for what it lists
 
 
@@ -21,6 +22,8 @@ class LegendRow(pg.LegendItem):
 
     def __init__(self, columns: int = ONE_ROW) -> None:
         super().__init__(labelTextSize="8pt", colCount=columns, horSpacing=4)
+        self.layout.setContentsMargins(2, 0, 2, 0)  # one line high: the row above the view it hangs in
+        self.layout.setVerticalSpacing(0)
 
     def updateSize(self) -> None:  # noqa: N802 - pyqtgraph's name
         self.layout.invalidate()
@@ -42,12 +45,21 @@ def place_above_view(plot: pg.PlotItem, legend: LegendRow) -> None:
 
 
 def add_above_view(plot: pg.PlotItem, legend: LegendRow) -> None:
-    """Put `legend` in the row between `plot`'s title and its view, right-aligned. That row is the top
-    axis's, which these plots never show: hidden, it takes no height, and it shares its cell with the
-    legends (the plot's own, and the compared runs' one, shown in turn). (Taking the axis out of the
-    layout instead made the process crash at exit, in Qt's teardown, about one time in two.)"""
-    plot.getAxis("top").hide()
-    plot.layout.addItem(legend, 1, 1, alignment=Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    """Put `legend` in a row between `plot`'s title and its view, right-aligned. The row is the top
+    axis's, which these plots never use for values: shown without line, ticks or labels, it keeps
+    the row's height in the layout, and the legends (the plot's own, and the compared runs' one,
+    shown in turn) hang from its right end. (Putting a legend into the layout's cell instead means
+    taking the axis out of the layout, which made the process crash at exit, in Qt's teardown.)"""
+    axis = plot.getAxis("top")
+    if not axis.property("legend-row"):
+        axis.setProperty("legend-row", True)
+        plot.showAxis("top")
+        axis.setGrid(False)  # the bottom axis draws the grid
+        axis.setStyle(showValues=False, tickLength=0)
+        axis.setPen(pg.mkPen(0, 0, 0, 0))
+        axis.setHeight(LEGEND_ROW_PX)
+    legend.setParentItem(axis)
+    legend.anchor(itemPos=(1, 0.5), parentPos=(1, 0.5))
 
 
 class _KeySample(pg.ItemSample):

@@ -60,6 +60,11 @@ class Tab:
         self.plots.append(plot)
         return plot
 
+    @property
+    def shown_plots(self) -> list[Plot]:
+        """The plots on screen (a plot with nothing to show can be hidden: the answer accuracy)."""
+        return [plot for plot in self.plots if plot.isVisible()]
+
     def set_x_label(self, label: str) -> None:
         self._x_label = label
         self.plots[-1].setLabel("bottom", label)

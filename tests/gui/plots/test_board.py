@@ -93,7 +93,7 @@ def test_mode_change_draws_a_marker_and_a_segment_on_every_plot(board):
     board.append([synthetic_record(step, mode="standard") for step in range(11, 21)])
     board.redraw()
     plots = board.all_plots
-    for plot in board.training.plots:  # the visible tab's plots; the others catch up when shown
+    for plot in board.training.shown_plots:  # the visible tab's plots; the others catch up when shown
         marks = plot.mode_marks
         assert [(m.x, m.label) for m in marks.marks] == [(10.5, "Standard")]
         assert [(b.left, b.right) for b in marks.bands] == [(0.5, 10.5), (10.5, 20.5)]

@@ -63,7 +63,7 @@ def test_each_compared_run_keeps_its_modes_in_a_strip_of_its_own(board, qtbot):
     qtbot.waitExposed(board)
     _compare(board)
     board.grab()  # paints: the strips are laid out by the paint
-    for plot in board.training.plots:
+    for plot in board.training.shown_plots:
         marks = plot.mode_marks
         a, b = marks.strips
         colors = [curve.opts["pen"].color().name() for curve in plot.comparison.curves]
@@ -199,7 +199,7 @@ def test_the_compared_runs_legend_sits_above_the_data_not_over_it(board, qtbot):
     board.show()
     _compare(board)
     board.redraw()
-    for plot in board.training.plots:
+    for plot in board.training.shown_plots:
         legend, data = plot.comparison.legend, plot.getViewBox()
         assert legend.isVisible() and legend.labels() == ["a", "b"]
         # Laid out on the next pass of the event loop, as the plot's own legend is.

@@ -47,7 +47,7 @@ def test_svg_of_one_plot_is_that_plot_at_its_size(board, tmp_path):
     assert float(root.get("height")) == pytest.approx(size.height(), abs=0.01)
     texts = _texts(root)
     assert "Loss" in texts
-    for other in board.training.plots:  # the tab's other plots are not in the file, not even hidden
+    for other in board.training.shown_plots:  # the tab's other plots are not in the file, not even hidden
         if other is not loss:
             assert other.titleLabel.text.split()[0] not in texts
 

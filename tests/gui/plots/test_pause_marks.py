@@ -45,7 +45,7 @@ def test_a_pause_is_marked_on_every_plot_at_its_step_clear_of_the_labels(board, 
         assert all(plot.mode_marks.pauses == (PauseMark(10, 10.5, 10.5),) for plot in board.plot_tabs[index].plots)
     board.tabs.setCurrentIndex(0)
     board.grab()
-    for plot in board.training.plots:
+    for plot in board.training.shown_plots:
         marks = plot.mode_marks
         (pause, glyph), = marks.labels.drawn_pauses
         line_x = plot.getViewBox().mapViewToScene(QPointF(10.5, 0)).x()
@@ -99,7 +99,7 @@ def test_an_opened_run_shows_the_pauses_in_its_log(window):
     assert window.open_run(path)
     window.plots.redraw()
     assert window.plots.series.pauses == [6]
-    assert all(plot.mode_marks.pauses == (PauseMark(6, 6.5, 6.5),) for plot in window.plots.training.plots)
+    assert all(plot.mode_marks.pauses == (PauseMark(6, 6.5, 6.5),) for plot in window.plots.training.shown_plots)
 
 
 def test_a_compared_run_read_from_disk_keeps_its_pauses(window):

@@ -139,7 +139,7 @@ def test_crosshair_reads_step_raw_and_smoothed_value_mode_and_run(board, qtbot):
     text = board.show_crosshair(board.training.loss_plot, 12.2, loss[11])
     assert text == f"run-a · step 12 · loss {loss[11]:.6g} · smoothed {smoothed[11]:.6g} · mode standard"
     assert board.readout.text() == text
-    training = board.training.plots
+    training = board.training.shown_plots
     assert all(p.crosshair.isVisible() and p.crosshair.value() == 12.2
                for p in training)
 
@@ -251,7 +251,7 @@ def test_the_crosshair_and_readout_go_when_the_mouse_leaves_the_plots(board, qtb
 
     board.append([synthetic_record(step) for step in range(1, 21)])
     board.redraw()
-    plots = board.training.plots
+    plots = board.training.shown_plots
     assert board.show_crosshair(board.batch_time_plot, 5.0, 10.0)
     assert all(plot.crosshair.isVisible() for plot in plots) and board.readout.text().strip()
     QApplication.sendEvent(board.training.widget.viewport(), QEvent(QEvent.Type.Leave))  # off the widget
