@@ -4,14 +4,12 @@ line each, then the summary table on standard output (and comparison.md beside t
 from __future__ import annotations
 
 import sys
-from contextlib import closing
 from pathlib import Path
 
-from geogui.cli.terminal import InputError, ProgressBar, report_end, report_error, report_event
+from geogui.cli.terminal import InputError, ProgressBar, follow_run, report_end
 from geogui.engine.control_file import ControlFileReader
 from geogui.rundir.comparison_summary import summarize_comparison, write_summary
-from geogui.rundir.driver import RunFailed
-from geogui.rundir.mode_comparison import ComparisonBudget, ComparisonDriver, plan_comparison
+from geogui.rundir.mode_comparison import ComparisonBudget, plan_comparison
 from geogui.settings import Settings
 
 PROGRAM = "geogui-train"
@@ -44,7 +42,7 @@ def compare_modes(settings: Settings, budget: ComparisonBudget, out: Path | None
         path = driver.open_log(world_size=1, backend=None)
         driver.build_trainer(on_nonfinite="stop", commands=ControlFileReader(path))
         bar = None if quiet else ProgressBar(driver.settings.run.steps)
-        status = _follow(driver, bar)
+        status = follow_run(driver, bar, PROGRAM, interrupted="interrupted")
         report_end("stopped at its budget" if driver.stopped_at_budget else status, path, bar)
         done.append(path)
         if status not in ("finished", "stopped") or (status == "stopped" and not driver.stopped_at_budget):
@@ -52,21 +50,6 @@ def compare_modes(settings: Settings, budget: ComparisonBudget, out: Path | None
             return 1
     _print_summary(plan.group_dir, done, plan.group)
     return 0
-
-
-def _follow(driver: ComparisonDriver, bar: ProgressBar | None) -> str:
-    try:
-        with closing(driver.run()) as events:
-            for event in events:
-                if isinstance(event, RunFailed):
-                    if not event.environment:
-                        raise driver.error
-                    report_error(PROGRAM, event.message, bar)
-                    continue
-                report_event(event, driver.path, bar)
-    except KeyboardInterrupt:
-        return "interrupted"
-    return driver.status
 
 
 def _print_summary(group_dir: Path, run_dirs: list[Path], group: str) -> None:

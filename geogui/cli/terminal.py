@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import TextIO
 
 from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent, RunStarted
 from geogui.engine.samples import AccuracyRecord, SampleRecord
+from geogui.rundir.driver import RunDriver, RunFailed
 
 SAMPLE_CHARACTERS = 100  # of a sample's first line, on the terminal (the run's samples.jsonl has it all)
 
@@ -93,3 +95,24 @@ def report_end(status: str, run_path: Path, bar: ProgressBar | None) -> None:
     if bar is not None and bar.interactive:
         print(file=sys.stderr)
     print(f"{status}: {run_path}", file=sys.stderr)
+
+
+def follow_run(driver: RunDriver, bar: ProgressBar | None, program: str, mirror=None,
+               interrupted: str = "stopped") -> str:
+    """Show a run as it goes (and write each event to `mirror`, a TensorBoard one, if any); its final
+    status, `interrupted` after Ctrl+C. Out of memory or a full disk is one line saying what was kept;
+    an error nobody foresaw keeps its traceback."""
+    try:
+        with closing(driver.run()) as events:
+            for event in events:
+                if isinstance(event, RunFailed):
+                    if not event.environment:
+                        raise driver.error
+                    report_error(program, event.message, bar)
+                    continue
+                if mirror is not None:
+                    mirror.write(event)
+                report_event(event, driver.path, bar)
+    except KeyboardInterrupt:
+        return interrupted
+    return driver.status

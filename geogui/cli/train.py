@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from contextlib import closing
 from pathlib import Path
 from typing import Any, Sequence
 
 from pydantic import ValidationError
 
 from geogui.cli import torchrun
-from geogui.cli.terminal import InputError, ProgressBar, report_end, report_error, report_event
+from geogui.cli.terminal import InputError, ProgressBar, follow_run, report_end, report_error
 from geogui.engine.control_file import ControlFileReader
-from geogui.rundir.driver import AT_END, FINISHED, ResumePlan, RunDriver, RunFailed, RunRefused, plan_resume
+from geogui.rundir.driver import AT_END, FINISHED, ResumePlan, RunDriver, RunRefused, plan_resume
 from geogui.settings import Mode, Settings, SettingsError, describe_validation_error, load_settings_file
 
 PROGRAM = "geogui-train"
@@ -97,7 +96,7 @@ def train(settings: Settings, out: Path | None, quiet: bool = False, resume: Res
     bar = None if quiet else ProgressBar(driver.settings.run.steps, start=driver.start_step)
     mirror = _tensorboard_mirror(tensorboard, path, driver.settings) if tensorboard is not None else None
     try:
-        status = _follow(driver, bar, mirror)
+        status = follow_run(driver, bar, PROGRAM, mirror)
     finally:
         if mirror is not None:
             mirror.close()
@@ -112,25 +111,6 @@ def _tensorboard_mirror(logdir: Path, run_path: Path, settings: Settings):
     mirror = TensorBoardMirror(logdir / run_path.name, json.loads(settings.model_dump_json()))
     print(f"TensorBoard: tensorboard --logdir {logdir}", file=sys.stderr)
     return mirror
-
-
-def _follow(driver: RunDriver, bar: ProgressBar | None, mirror) -> str:
-    """Show the run as it goes; its final status. Out of memory or a full disk is one line saying what
-    was kept; an error nobody foresaw keeps its traceback."""
-    try:
-        with closing(driver.run()) as events:
-            for event in events:
-                if isinstance(event, RunFailed):
-                    if not event.environment:
-                        raise driver.error
-                    report_error(PROGRAM, event.message, bar)
-                    continue
-                if mirror is not None:
-                    mirror.write(event)
-                report_event(event, driver.path, bar)
-    except KeyboardInterrupt:
-        return "stopped"
-    return driver.status
 
 
 def refusal(exc: Exception) -> str:
