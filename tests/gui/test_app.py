@@ -13,6 +13,22 @@ from PySide6.QtGui import QImage
 from geogui import __version__
 
 
+# A prelude for run_python: an import hook that notes, in `importers`, whether each import of torch
+# happened on the main (GUI) thread.
+WATCH_TORCH_IMPORTS = """
+        import sys, threading
+        from pathlib import Path
+
+        importers = []
+        class Watch:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch":
+                    importers.append(threading.current_thread() is threading.main_thread())
+                return None
+        sys.meta_path.insert(0, Watch())
+"""
+
+
 def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True,
@@ -41,17 +57,7 @@ def test_run_steps_needs_screenshot():
 def test_torch_is_never_imported_on_the_gui_thread(tiny_file):
     # An import hook notes which thread first imports torch: showing the window must not, and the
     # run must import it in the worker thread.
-    result = run_python("""
-        import sys, threading
-        from pathlib import Path
-
-        importers = []
-        class Watch:
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch":
-                    importers.append(threading.current_thread() is threading.main_thread())
-                return None
-        sys.meta_path.insert(0, Watch())
+    result = run_python(WATCH_TORCH_IMPORTS + """
 
         from PySide6.QtWidgets import QApplication
         from geogui.gui.main_window import MainWindow

@@ -11,7 +11,7 @@ from PySide6.QtCore import QTimer
 from geogui.engine import sample_request
 from geogui.gui.main_window import MainWindow
 from tests.gui.conftest import tiny_settings
-from tests.gui.test_app import run_python
+from tests.gui.test_app import WATCH_TORCH_IMPORTS, run_python
 
 TIMEOUT_MS = 60_000
 TICKS = 5  # GUI-thread timer ticks that must pass while a sample is being taken
@@ -103,17 +103,7 @@ def test_sampling_an_opened_run_imports_torch_in_the_background_thread_only(tiny
     trained = run_python("from geogui.cli.train import main; raise SystemExit(main(["
                          f"'--settings', {str(tiny_file)!r}, '--steps', '5', '--out', {str(run_dir)!r}, '--quiet']))")
     assert trained.returncode == 0, trained.stderr
-    result = run_python("""
-        import sys, threading
-        from pathlib import Path
-
-        importers = []
-        class Watch:
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch":
-                    importers.append(threading.current_thread() is threading.main_thread())
-                return None
-        sys.meta_path.insert(0, Watch())
+    result = run_python(WATCH_TORCH_IMPORTS + """
 
         from PySide6.QtCore import QTimer
         from PySide6.QtWidgets import QApplication
