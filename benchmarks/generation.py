@@ -1,18 +1,24 @@
-"""What writing text costs: generation speed with and without the key/value cache, and the answer
-accuracy's price beside an evaluation and beside training steps, measured in one process.
+"""What writing text costs: generation speed with and without the key/value cache, the exact sliding
+window beside the strided one, and the answer accuracy's price beside an evaluation and beside
+training steps, measured in one process.
 
     python benchmarks/generation.py [--device D] [--bytes N] [--questions Q] [--answer-bytes A] [--rounds R]
 
 For the app's default model (seq_len 128), the same model with a window longer than the sample
 (where the cache serves every byte) and the tiny test model, a sample of N bytes (default 512) is
-written with and without the cache, in the standard and geometric modes, rounds interleaved; then
+written with and without the cache, in the standard and geometric modes, rounds interleaved; on the
+default model the cached sample is also written with the exact sliding window (window_stride None)
+beside the default stride (half the window); then
 `answer_accuracy` on Q held-out questions (default 32, greedy, up to A bytes each, default the
 sampling default's 256) is timed batched and one question at a time, against one evaluation
-(`Trainer._evaluate`) and 100 training steps (`Trainer._train_batch`, 10 timed and scaled).
+(`Trainer._evaluate`) and 100 training steps (`Trainer._train_batch`, 10 timed and scaled), and
+batched with the exact sliding window.
 
 Lines a script can read:
     generation model=<m> mode=<mode> cached_bytes_per_s=<x> uncached_bytes_per_s=<y> ratio=<x/y>
+    stride model=<m> mode=<mode> exact_bytes_per_s=<x> strided_bytes_per_s=<y> ratio=<y/x>
     accuracy questions=<q> batched_s=<a> one_by_one_s=<b> evaluation_s=<e> train_100_steps_s=<t>
+    accuracy_stride exact_s=<a> strided_s=<b> ratio=<a/b> exact_per_100_steps=<a/t> strided_per_100_steps=<b/t>
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from geogui.engine.answer_accuracy import answer_accuracy, greedy_continuations
 from geogui.engine.data import decode, load_corpus
 from geogui.engine.data.heldout import heldout_questions
 from geogui.engine.device import synchronize
-from geogui.engine.generation import generate
+from geogui.engine.generation import HALF_WINDOW, generate
 from geogui.engine.trainer import Trainer
 from geogui.settings import Mode, SamplingSettings, Settings
 
@@ -43,11 +49,11 @@ def trainer_for(model: dict, device: str) -> Trainer:
     return trainer
 
 
-def time_sample(trainer: Trainer, mode: Mode, count: int, use_cache: bool) -> float:
+def time_sample(trainer: Trainer, mode: Mode, count: int, use_cache: bool, window_stride=HALF_WINDOW) -> float:
     state = trainer.state
     sampling = SamplingSettings(temperature=0.8, max_bytes=count)
     sample = generate(state.model, state.rotator, PROMPT, sampling, mode, use_cache=use_cache,
-                      generator=torch.Generator().manual_seed(0))
+                      generator=torch.Generator().manual_seed(0), window_stride=window_stride)
     return sample.byte_count / sample.seconds
 
 
@@ -62,6 +68,17 @@ def generation_speeds(name: str, trainer: Trainer, count: int, rounds: int) -> N
               f"uncached_bytes_per_s={u:.0f} ratio={c / u:.2f}")
 
 
+def stride_speeds(name: str, trainer: Trainer, count: int, rounds: int) -> None:
+    for mode in (Mode.STANDARD, Mode.GEOMETRIC):
+        exact, strided = [], []
+        for _ in range(rounds):
+            exact.append(time_sample(trainer, mode, count, True, window_stride=None))
+            strided.append(time_sample(trainer, mode, count, True))
+        e, s = statistics.median(exact), statistics.median(strided)
+        print(f"stride model={name} mode={mode.value} exact_bytes_per_s={e:.0f} strided_bytes_per_s={s:.0f} "
+              f"ratio={s / e:.2f}")
+
+
 def timed(work) -> float:
     started = time.perf_counter()
     work()
@@ -73,6 +90,7 @@ def accuracy_costs(trainer: Trainer, questions_count: int, max_bytes: int, devic
     mode = Mode.GEOMETRIC_FAST
     questions = heldout_questions(decode(corpus.val), questions_count)
     batched = timed(lambda: answer_accuracy(state.model, state.rotator, questions, mode, max_bytes))
+    exact = timed(lambda: answer_accuracy(state.model, state.rotator, questions, mode, max_bytes, window_stride=None))
     greedy = SamplingSettings(temperature=0, max_bytes=max_bytes)
     one_by_one = timed(lambda: [generate(state.model, state.rotator, q.prompt, greedy, mode, stop="\n\n")
                                 for q in questions])
@@ -90,6 +108,8 @@ def accuracy_costs(trainer: Trainer, questions_count: int, max_bytes: int, devic
           f"one_by_one_s={one_by_one:.2f} evaluation_s={evaluation:.3f} train_100_steps_s={train_100:.2f}")
     print(f"  accuracy / evaluation = {batched / evaluation:.1f}x   accuracy / 100 steps = {batched / train_100:.2f}x"
           f"   batched speed-up over one by one = {one_by_one / batched:.1f}x")
+    print(f"accuracy_stride exact_s={exact:.2f} strided_s={batched:.2f} ratio={exact / batched:.2f} "
+          f"exact_per_100_steps={exact / train_100:.2f} strided_per_100_steps={batched / train_100:.2f}")
 
 
 def main() -> None:
@@ -108,6 +128,7 @@ def main() -> None:
               f"on {trainer.device_choice.device}, {args.bytes}-byte samples, median of {args.rounds}")
         generation_speeds(name, trainer, args.bytes, args.rounds)
         if name == "default":
+            stride_speeds(name, trainer, args.bytes, args.rounds)
             default_trainer = trainer
     if default_trainer is not None:
         print("# answer accuracy on the default model (geometric_fast), one evaluation, 100 training steps")

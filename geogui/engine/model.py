@@ -69,6 +69,20 @@ class CausalSelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.proj(y.transpose(1, 2).reshape(tokens, width)), (k, v)
 
+    def forward_step(self, x: torch.Tensor, slots: LayerCache, lengths: torch.Tensor) -> torch.Tensor:
+        """`forward` for one new token per sequence, x (batch, D), sequence b following the first
+        lengths[b] of its cached `slots`; its key and value are written into slot lengths[b] (in place)."""
+        batch, width = x.shape
+        q, k, v = self.qkv(x).view(batch, 1, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
+        keys, values = slots
+        rows = torch.arange(batch, device=x.device)
+        keys[rows, :, lengths] = k[:, :, 0]
+        values[rows, :, lengths] = v[:, :, 0]
+        # Each sequence sees its own filled slots and the new token; the slots past them are stale.
+        mask = (torch.arange(keys.shape[2], device=x.device) <= lengths[:, None]).view(batch, 1, 1, -1)
+        y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+        return self.proj(y.reshape(batch, width))
+
 
 def default_dispatch(device_type: str) -> DispatchPath:
     """The routed dispatch that measures fastest on a device (benchmarks/modes.py prints both).
@@ -205,6 +219,35 @@ class MoETransformer(nn.Module):
             x = x + block.moe.forced_stacked(block.ln_ff(x), experts)
             new_cache.append(kv)
         return x.view(presentations, batch, time, width), new_cache
+
+    def forward_step(self, idx: torch.Tensor, slots: list[LayerCache], lengths: torch.Tensor) -> CachedOutput:
+        """`forward_cached` for one new token per sequence, idx (B, 1), sequence b following its own
+        lengths[b] cached tokens: `slots` holds every layer's keys and values in seq_len slots per
+        sequence (B, heads, seq_len, head width), the first lengths[b] filled; the new token fills the
+        next (in place). Sequences of different lengths thus step together in one batch."""
+        batch = idx.shape[0]
+        x = self.embed_tokens(idx[:, 0]) + self.position_embedding(lengths)
+        top_experts = []
+        for block, layer_slots in zip(self.blocks, slots):
+            x = x + block.attn.forward_step(block.ln_attn(x), layer_slots, lengths)
+            normed = block.ln_ff(x)
+            ff, _, _ = block.moe.routed(normed)
+            x = x + ff
+            top_experts.append((block.moe.router(normed) + block.moe.route_mask).argmax(dim=-1).view(batch, 1))
+        return CachedOutput(self._head(x).view(batch, 1, -1), torch.stack(top_experts), slots)
+
+    def forward_presentations_step(self, embeddings: torch.Tensor, experts: Sequence[int],
+                                   slots: list[LayerCache], lengths: torch.Tensor) -> torch.Tensor:
+        """`forward_step` for the presentations: rotated embeddings (P, B, 1, D) of one new token per
+        sequence; `slots` holds the P * B sequences (presentation-major), lengths (B,) per sequence.
+        Returns the final hidden states (P, B, 1, D)."""
+        presentations, batch, _, width = embeddings.shape
+        lengths = lengths.repeat(presentations)
+        x = embeddings.reshape(-1, width) + self.position_embedding(lengths)
+        for block, layer_slots in zip(self.blocks, slots):
+            x = x + block.attn.forward_step(block.ln_attn(x), layer_slots, lengths)
+            x = x + block.moe.forced_stacked(block.ln_ff(x), experts)
+        return x.view(presentations, batch, 1, width)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

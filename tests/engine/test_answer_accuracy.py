@@ -1,4 +1,5 @@
-"""Answer accuracy: the batched greedy answers are generate()'s, one by one; no questions, no metric."""
+"""Answer accuracy: the batched greedy answers are generate()'s, one by one, with the same window
+stride, past the window too; no questions, no metric."""
 
 import pytest
 import torch
@@ -33,6 +34,26 @@ def test_batched_answers_equal_one_by_one_generation(state, questions, mode):
     greedy = SamplingSettings(temperature=0, max_bytes=40)
     single = [generate(state.model, state.rotator, q.prompt, greedy, mode, stop="\n").text for q in questions]
     assert batched == single
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+@pytest.mark.parametrize("stride", [None, 5, 16])
+def test_batched_answers_equal_one_by_one_past_the_window_with_a_stride(state, questions, mode, stride):
+    prompts = [q.prompt for q in questions] + ["Q", "Q: ((λx.x) a)"]  # lengths differ, one of a single byte
+    count = 90  # no stop: every answer runs several 32-byte windows past its prompt
+    batched = greedy_continuations(state.model, state.rotator, prompts, mode, count, stop="", window_stride=stride)
+    greedy = SamplingSettings(temperature=0, max_bytes=count)
+    single = [generate(state.model, state.rotator, prompt, greedy, mode, window_stride=stride).text
+              for prompt in prompts]
+    assert batched == single
+
+
+def test_questions_leave_the_batch_at_different_bytes(state, questions):
+    stops = greedy_continuations(state.model, state.rotator, [q.prompt for q in questions], Mode.STANDARD, 90,
+                                 stop="\n", window_stride=16)
+    greedy = SamplingSettings(temperature=0, max_bytes=90)
+    assert stops == [generate(state.model, state.rotator, q.prompt, greedy, Mode.STANDARD, stop="\n",
+                              window_stride=16).text for q in questions]
 
 
 def test_a_model_that_writes_the_answer_is_scored_right(state, questions, monkeypatch):
