@@ -72,16 +72,21 @@ def test_sampling_off_writes_no_samples_file(tmp_path):
     assert read_samples(tmp_path / "run") == []
 
 
-DELAY_S = 1.0  # far longer than a tiny model's batch
+DELAY_S = 1000.0  # on the faked clock: no batch of any machine takes that long
 
 
 def test_the_batch_after_a_sample_and_an_accuracy_does_not_include_their_time(monkeypatch):
+    """A sample and an accuracy check that each take DELAY_S on the trainer's clock, which is faked:
+    no sleeping, and no bound on how fast this machine trains a batch."""
+    real_clock, offset = time.perf_counter, [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: real_clock() + offset[0])
+
     def slow_generate(model, rotator, prompt, sampling, mode, **kwargs):
-        time.sleep(DELAY_S)  # what a slow device would take to write; nothing here is queued after it
+        offset[0] += DELAY_S  # what a slow device would take to write
         return Generated(prompt, "x", 1, np.zeros((2, 1), dtype=int), DELAY_S)
 
-    def slow_accuracy(model, rotator, questions, mode, max_bytes):
-        time.sleep(DELAY_S)
+    def slow_accuracy(model, rotator, questions, mode, max_bytes, **kwargs):
+        offset[0] += DELAY_S
         return AccuracyResult(0, len(questions), 0, DELAY_S)
 
     monkeypatch.setattr(run_samples, "generate", slow_generate)
