@@ -57,6 +57,7 @@ def add_above_view(plot: pg.PlotItem, legend: LegendRow) -> None:
         axis.setGrid(False)  # the bottom axis draws the grid
         axis.setStyle(showValues=False, tickLength=0)
         axis.setPen(pg.mkPen(0, 0, 0, 0))
+        axis.setTickPen(pg.mkPen(0, 0, 0, 0))
         axis.setHeight(LEGEND_ROW_PX)
     legend.setParentItem(axis)
     legend.anchor(itemPos=(1, 0.5), parentPos=(1, 0.5))
