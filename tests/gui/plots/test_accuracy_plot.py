@@ -5,27 +5,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from geogui.engine.metrics import EvalRecord, ModeChange, batch_line
 from geogui.engine.samples import AccuracyRecord
-from geogui.gui.plots.board import PlotBoard
 from geogui.rundir.reader import parse_columns
 
 from tests.gui.conftest import synthetic_record
 
-NAMES = ("E0", "E1", "E2", "E3", "G0", "G1", "G2", "G3")
-
-
-@pytest.fixture
-def board(qtbot):
-    board = PlotBoard()
-    board.timer.stop()
-    board.resize(1000, 700)
-    qtbot.addWidget(board)
-    board.show()
-    board.start_run(8, 4, NAMES)
-    return board
 
 
 def _drawn(board) -> list[tuple[list[float], list[float]]]:

@@ -6,23 +6,16 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from geogui.gui.plots.board import PlotBoard
 from geogui.gui.plots.tabs import ALL_ANGLES, ANGLE_NORMS
 
 from tests.gui.conftest import synthetic_record
+from tests.gui.plots.conftest import NAMES
 
-NAMES = ("E0", "E1", "E2", "E3", "G0", "G1", "G2", "G3")
 ANGLE_KEYS = ["d0", "d1", "d2", "d3"]
 
 
 @pytest.fixture
-def board(qtbot):
-    board = PlotBoard()
-    board.timer.stop()  # these tests drive redraw() themselves
-    board.resize(1000, 700)
-    qtbot.addWidget(board)
-    board.show()
-    board.start_run(8, 4, NAMES)
+def board(board):
     board.append([synthetic_record(step) for step in range(1, 21)])
     board.redraw()
     return board

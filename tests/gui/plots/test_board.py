@@ -4,23 +4,11 @@ import numpy as np
 import pytest
 
 from geogui.engine.metrics import EvalRecord, ModeChange
-from geogui.gui.plots.board import PlotBoard
 from geogui.gui.plots.tabs import ALL_ANGLES, ANGLE_NORMS
 
 from tests.gui.conftest import synthetic_record
+from tests.gui.plots.conftest import NAMES
 
-NAMES = ("E0", "E1", "E2", "E3", "G0", "G1", "G2", "G3")
-
-
-@pytest.fixture
-def board(qtbot):
-    board = PlotBoard()
-    board.timer.stop()  # these tests drive redraw() themselves
-    board.resize(1000, 700)
-    qtbot.addWidget(board)
-    board.show()
-    board.start_run(8, 4, NAMES)
-    return board
 
 
 def test_curves_get_the_series_data(board):

@@ -11,22 +11,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from geogui.gui.plots.board import PlotBoard
 
 from tests.gui.conftest import synthetic_record
 
-NAMES = ("E0", "E1", "E2", "E3", "G0", "G1", "G2", "G3")
 SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture
-def board(qtbot):
-    board = PlotBoard()
-    board.timer.stop()
-    board.resize(1000, 700)
-    qtbot.addWidget(board)
-    board.show()
-    board.start_run(8, 4, NAMES)
+def board(board):
     board.append([synthetic_record(step) for step in range(1, 200)])
     board.redraw()
     return board

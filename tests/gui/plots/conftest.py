@@ -1,0 +1,22 @@
+"""The board most plot tests draw on: shown at 1000×700, sized for a run of the usual eight named
+experts, with its timer stopped (the tests call redraw() themselves). A test module that needs data
+in it overrides `board`, asking for this one."""
+
+from __future__ import annotations
+
+import pytest
+
+from geogui.gui.plots.board import PlotBoard
+
+NAMES = ("E0", "E1", "E2", "E3", "G0", "G1", "G2", "G3")
+
+
+@pytest.fixture
+def board(qtbot):
+    board = PlotBoard()
+    board.timer.stop()
+    board.resize(1000, 700)
+    qtbot.addWidget(board)
+    board.show()
+    board.start_run(8, 4, NAMES)
+    return board
