@@ -7,8 +7,8 @@ every run reached, W; each run's last evaluation after a step that began by W (s
 at its wall-time budget counts with the evaluation made where it stopped). Equal wall time is what says whether a slower mode is worth its cost.
 
 Speed leaves out each run's first step (its one-off warm-up); the wall time, which includes it,
-is what the equal-time columns compare. Answer accuracy is read from any record that carries one (`ACCURACY_KEYS`); runs without such
-records show "–" in its columns.
+is what the equal-time columns compare. Answer accuracy is read from the runs'
+accuracy lines (`engine.samples.AccuracyRecord`); runs without them show "–" in its columns.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from geogui.engine.metrics import RecordKind
 from geogui.rundir.meta import read_meta
 from geogui.rundir.reader import read_lines
 
-ACCURACY_KEYS = ("answer_accuracy",)  # a record's field holding the share of answers right, 0..1
 SUMMARY_MD = "comparison.md"
 SUMMARY_JSON = "comparison.json"
 MISSING = "–"
@@ -110,9 +109,8 @@ def read_run_metrics(run_dir: Path) -> RunMetrics:
             walls.append(_float(line.get("wall_time_s")))
         elif line.get("kind") == RecordKind.EVAL and _float(line.get("loss")) is not None:
             evals[step] = float(line["loss"])
-        for key in ACCURACY_KEYS:
-            if _float(line.get(key)) is not None:
-                accuracy[step] = float(line[key])
+        elif line.get("kind") == RecordKind.ACCURACY and isinstance(line.get("asked"), int) and line["asked"] > 0:
+            accuracy[step] = int(line.get("right", 0)) / line["asked"]
     return RunMetrics(meta.initial_mode or "?", meta.name or Path(run_dir).name, steps, times, tokens, walls,
                       evals, accuracy)
 

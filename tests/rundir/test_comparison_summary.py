@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from geogui.engine.samples import AccuracyRecord
+
 from geogui.rundir.comparison_summary import SUMMARY_JSON, SUMMARY_MD, summarize_comparison, write_summary
 
 
@@ -22,7 +24,9 @@ def _run(root, mode, batches, evals, accuracy=None):
         if step in evals:
             lines.append({"kind": "eval", "step": step, "loss": evals[step], "perplexity": 1.0})
         if accuracy and step in accuracy:
-            lines.append({"kind": "answer_eval", "step": step, "answer_accuracy": accuracy[step]})
+            # An accuracy line as the trainer logs it (`AccuracyRecord`): right of asked.
+            lines.append(AccuracyRecord(step=step, mode=mode, right=round(accuracy[step] * 1000), asked=1000,
+                                        unparsed=0, seconds=1.0).to_json())
     (path / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     return path
 
