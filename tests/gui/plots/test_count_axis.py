@@ -4,18 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from geogui.gui.plots.board import PlotBoard
-
-
-@pytest.fixture
-def board(qtbot):
-    board = PlotBoard()
-    board.timer.stop()
-    board.resize(1000, 700)
-    qtbot.addWidget(board)
-    board.show()
-    board.start_run(8, 4)
-    return board
 
 
 def tick_values(plot, low: float, high: float) -> list[float]:
