@@ -142,7 +142,8 @@ def _number(value: float, name: str, form: str) -> str:
 
 def build(source: Path, out: Path, steps: int, form: str) -> None:
     """A synthetic run of `steps` batches in `form` ("long" or "compact")."""
-    from geogui.engine.metrics import EvalRecord, ModeChange, batch_line
+    from geogui.engine.metrics import EvalRecord, ModeChange
+    from geogui.engine.log_lines import batch_line
     from geogui.rundir.layout import CACHE_DIR, METRICS_FILE
     from geogui.rundir.segments import SegmentWriter
 

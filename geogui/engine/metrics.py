@@ -1,22 +1,7 @@
 """Typed records the trainer yields. They cross threads, so they hold only plain values:
 ints, floats, strings and numpy arrays, never tensors and never dicts keyed by metric name.
 
-How a batch is written to metrics.jsonl (`batch_line`): an overnight run logs a million batches, so
-the line is compact, about 900 bytes at the default model instead of 1,450:
-- every float is the shortest decimal that reads back as the same float32. The device computes the
-  loss terms and the angles in float32 (`DEVICE_FLOAT32`), so for them nothing is lost: reading a
-  line back (`normalize_line`) gives exactly the float64 the trainer had. The host's own values
-  (learning rates, durations, epoch, loads, activations, rates, memory) keep 7 significant digits
-  (relative error under 6e-8) and read back as the decimal written: more than a plot, the status
-  bar or TensorBoard (which stores float32) can show. A float with an integral value is written as
-  an integer ("0", not "0.0");
-- the clock, `wall_s`, is the exception: it grows all run long, so it keeps microseconds instead of
-  relative precision;
-- no spaces after separators; the longest names are shortened (`BATCH_LINE_NAMES`: the TensorBoard
-  tags' words) and the angles are one flat, presentation-major list of P * r values (P is the
-  length of `loads`: one presentation per expert).
-Lines written before this format (long names, nested angles, full float64 digits) still read the
-same, and a line in the compact form is told apart by its `loads` field.
+How each record is written as a metrics.jsonl line, and read back: `geogui.engine.log_lines`.
 
 Every record says what it is in `kind` (`RecordKind`, the line's "kind" on disk). A RunEvent's own
 kind of news is `event` (`EventKind`; a kind this version does not know still reads, as a string).
@@ -70,6 +55,7 @@ class EventKind(StrEnum):
     NONFINITE_LOSS = "nonfinite_loss"
     GOOD_CHECKPOINT = "good_checkpoint"
     GHOST_WOKE = "ghost_woke"
+    EXPERT_DEAD = "expert_dead"  # a routable expert has had no token for `run.dead_expert_steps` steps
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -107,6 +93,12 @@ class BatchRecord:
     # what the device's driver holds (MPS: allocator caches and compiled graphs too; CUDA: reserved
     # by the caching allocator); 0 on CPU, NaN in runs logged before it was measured
     driver_memory_bytes: float = 0.0
+    # Per MoE layer (`engine.routing_stats`): None where routing was forced (geometric), and in runs
+    # logged before they were measured.
+    expert_utilization: np.ndarray | None = None  # (L, E + G) slots / fair share; NaN: a dormant ghost
+    routing_entropy: np.ndarray | None = None  # (L,) normalised entropy of the layer's load
+    layer_overflow: np.ndarray | None = None  # (L,) fraction of the layer's slots over capacity
+    hidden_similarity: np.ndarray | None = None  # (P, P) geometric only: mean |cos| of hidden states
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -218,167 +210,6 @@ TrainerEvent = Union[RunStarted, BatchRecord, EvalRecord, "AccuracyRecord", "Sam
                      RunFinished]
 LoggedRecord = Union[BatchRecord, EvalRecord, "AccuracyRecord", ModeChange, RunEvent]
 LogRecord = Union[LoggedRecord, Rewind, RunFinished]  # what a metrics.jsonl line can be
-
-
-# BatchRecord field -> name in a compact batch line (fields not listed keep their name).
-BATCH_LINE_NAMES = {
-    "batch_time_s": "batch_s", "data_time_s": "data_s", "lr_rotation": "lr_rot", "rotation_angles": "angles",
-    "expert_load": "loads", "ghost_activation": "ghosts", "memory_bytes": "mem_bytes",
-    "driver_memory_bytes": "driver_bytes", "wall_time_s": "wall_s",
-}
-COMPACT_MARKER = "loads"  # present in every compact batch line, in no line of the older form
-INT_FIELDS = ("step", "tokens_seen")
-CLOCK_FIELDS = ("wall_time_s",)  # written to the microsecond rather than to float32 precision
-# Computed in float32 on the device: a compact line's decimal widens back to the exact value.
-DEVICE_FLOAT32 = ("loss", "task_loss", "aux_loss", "penalty", "orthogonality", "specialization", "rotation_angles")
-_LINE_ORDER = ("step", "epoch", "mode", "penalty_weight", "batch_time_s", "data_time_s", "loss", "task_loss",
-               "aux_loss", "penalty", "orthogonality", "specialization", "lr_model", "lr_rotation", "saturation",
-               "tokens_per_s", "tokens_seen", "memory_bytes", "driver_memory_bytes", "wall_time_s", "expert_load",
-               "ghost_activation", "rotation_angles")
-_LONG_NAMES = {short: long for long, short in BATCH_LINE_NAMES.items()}
-
-
-_SCALARS = tuple(name for name in _LINE_ORDER if name not in (*INT_FIELDS, *CLOCK_FIELDS, "mode", "expert_load",
-                                                                "ghost_activation", "rotation_angles"))
-_NOT_FINITE = ("nan", "inf", "-inf")
-
-
-def _shortest(values: np.ndarray) -> list[float | int | None]:
-    """Each value as the shortest decimal that reads back as the same float32 (one numpy call for
-    them all); integral values as ints; None for what is not finite."""
-    out: list[float | int | None] = []
-    for text, value in zip(values.astype(np.float32).astype(str).tolist(), values.tolist()):
-        if text in _NOT_FINITE:  # finite beyond float32's range keeps its float64 rather than become inf
-            out.append(value if math.isfinite(value) else None)
-            continue
-        short = float(text)
-        out.append(int(short) if short.is_integer() and abs(short) < 1e15 else short)
-    return out
-
-
-def batch_line(record: BatchRecord) -> str:
-    """The record as one compact metrics.jsonl line (without the newline); see the module docstring."""
-    angles = record.rotation_angles
-    arrays = [np.asarray(record.expert_load, dtype=np.float64).ravel(),
-              np.asarray(record.ghost_activation, dtype=np.float64).ravel(),
-              np.zeros(0) if angles is None else np.asarray(angles, dtype=np.float64).ravel()]
-    scalars = np.array([getattr(record, name) for name in _SCALARS], dtype=np.float64)
-    values = _shortest(np.concatenate([scalars, *arrays]))
-    shorts = dict(zip(_SCALARS, values))
-    out: dict[str, Any] = {"kind": RecordKind.BATCH.value}
-    cut = len(_SCALARS)
-    for name in _LINE_ORDER:
-        key = BATCH_LINE_NAMES.get(name, name)
-        if name in INT_FIELDS:
-            out[key] = int(getattr(record, name))
-        elif name == "mode":
-            out[key] = str(record.mode)
-        elif name in CLOCK_FIELDS:
-            value = float(getattr(record, name))
-            out[key] = round(value, 6) if math.isfinite(value) else None
-        elif name in shorts:
-            out[key] = shorts[name]
-        else:
-            size = len(arrays[("expert_load", "ghost_activation", "rotation_angles").index(name)])
-            out[key] = None if name == "rotation_angles" and angles is None else values[cut:cut + size]
-            cut += size
-    return json.dumps(out, separators=(",", ":"))
-
-
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _widen(value: Any) -> Any:
-    # The float64 of the float32 a compact line's decimal stands for: the trainer's own value.
-    if value is None or abs(value) > _FLOAT32_MAX:  # beyond float32: written as a float64 (_short_float)
-        return None if value is None else float(value)
-    return float(np.float32(value))
-
-
-def _as_float(value: Any) -> Any:
-    return None if value is None else float(value)
-
-
-def normalize_line(data: dict[str, Any]) -> dict[str, Any]:
-    """A metrics.jsonl line as the long-form dict `BatchRecord.to_json` writes: a compact batch line
-    gets the long names, nested (P, r) angles, floats (not integers) and the device's values widened
-    back to their float32; every other line is returned as it is."""
-    if data.get("kind") != RecordKind.BATCH or COMPACT_MARKER not in data:
-        return data
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        name = _LONG_NAMES.get(key, key)
-        convert = _widen if name in DEVICE_FLOAT32 else _as_float
-        if name in INT_FIELDS or isinstance(value, (str, bool)) or name == "kind":
-            out[name] = value
-        elif isinstance(value, list):
-            out[name] = [convert(v) for v in value]
-        elif isinstance(value, (int, float)):
-            out[name] = convert(value)
-        else:
-            out[name] = value
-    angles, loads = out.get("rotation_angles"), out.get("expert_load")
-    if angles and loads and len(angles) % len(loads) == 0:
-        width = len(angles) // len(loads)
-        out["rotation_angles"] = [angles[i:i + width] for i in range(0, len(angles), width)]
-    return out
-
-
-def _float(value: Any) -> float:
-    return math.nan if value is None else float(value)
-
-
-def _array(value: Any) -> np.ndarray:
-    return np.array([[_float(v) for v in row] for row in value] if value and isinstance(value[0], list)
-                    else [_float(v) for v in (value or [])], dtype=np.float64)
-
-
-def _batch_from_json(data: dict[str, Any]) -> BatchRecord:
-    values = {}
-    for f in fields(BatchRecord):
-        raw = data.get(f.name)
-        if f.name in INT_FIELDS:
-            values[f.name] = int(raw or 0)
-        elif f.name == "mode":
-            values[f.name] = str(raw)
-        elif f.name == "rotation_angles":
-            values[f.name] = None if raw is None else _array(raw)
-        elif f.name in ("expert_load", "ghost_activation"):
-            values[f.name] = _array(raw)
-        else:
-            values[f.name] = _float(raw)
-    return BatchRecord(**values)
-
-
-def _event_from_json(data: dict[str, Any]) -> RunEvent:
-    event = data["event"]
-    if not isinstance(event, str):
-        raise TypeError(f"an event's kind is a string, not {event!r}")
-    return RunEvent(int(data["step"]), event, data.get("message", ""))
-
-
-_FROM_JSON = {
-    RecordKind.BATCH: _batch_from_json,
-    RecordKind.EVAL: lambda data: EvalRecord(int(data["step"]), _float(data.get("loss")),
-                                             _float(data.get("perplexity"))),
-    RecordKind.MODE_CHANGE: lambda data: ModeChange(int(data["step"]), data["mode"], float(data["penalty_weight"]),
-                                                    data["previous_mode"], float(data["previous_penalty_weight"])),
-    RecordKind.EVENT: _event_from_json,
-    RecordKind.REWIND: lambda data: Rewind(int(data["step"])),
-    RecordKind.FINISHED: lambda data: RunFinished(int(data["step"]), str(data.get("status"))),
-}
-
-
-def record_from_json(data: dict[str, Any]) -> LogRecord | None:
-    """The typed record for one metrics.jsonl line (None for a line of a kind no record has).
-
-    A value written as null (it was not finite) comes back as NaN, never as 0. Compact batch lines
-    and the older long form both read (`normalize_line`). A line that claims a kind but lacks its
-    fields raises KeyError, TypeError or ValueError. Accuracy lines: `AccuracyRecord.from_json`."""
-    data = normalize_line(data)
-    kind = data.get("kind")
-    reader = _FROM_JSON.get(kind) if isinstance(kind, str) else None
-    return None if reader is None else reader(data)
 
 
 def split_at_mode_changes(records) -> Iterator[list[BatchRecord | EvalRecord] | ModeChange]:

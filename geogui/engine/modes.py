@@ -48,8 +48,10 @@ class LossTerms:
     penalty: torch.Tensor
     orthogonality: torch.Tensor
     specialization: torch.Tensor
-    expert_slots: torch.Tensor  # (N,) slots processed per expert in this pass
     routing: RoutingStats | None  # every layer's; None when routing was forced
+    # geometric: (P, P) mean over tokens of |cos(h_p, h_q)| of the presentations' final hidden
+    # states, the orthogonality term per pair, measured in the step; None in the routed modes
+    hidden_similarity: torch.Tensor | None = None
 
     def stacked(self) -> torch.Tensor:
         """All scalar terms in TERM_NAMES order, so they reach the host in one transfer."""
@@ -81,8 +83,7 @@ def _routed_terms(model: MoETransformer, x, y, weights: LossWeights, penalty: to
     task = cross_entropy(out.logits, y)
     aux = weights.aux * out.aux_loss
     zero = task.new_zeros(())
-    slots = out.routing.slot_counts.sum(dim=0)
-    return LossTerms(task + aux + penalty, task, aux, penalty, zero, zero, slots, out.routing)
+    return LossTerms(task + aux + penalty, task, aux, penalty, zero, zero, out.routing)
 
 
 def standard_terms(model: MoETransformer, x, y, weights: LossWeights) -> LossTerms:
@@ -98,7 +99,7 @@ def presentation_experts(model: MoETransformer) -> list[int]:
     return list(range(model.moe_layers[0].num_total))
 
 
-def _geometric_from_outputs(mean_logits, hidden, y, rotator, weights, expert_slots) -> LossTerms:
+def _geometric_from_outputs(mean_logits, hidden, y, rotator, weights) -> LossTerms:
     """mean_logits (B, T, V) = mean over presentations, hidden (P, B, T, D) -> the geometric loss terms."""
     task = cross_entropy(mean_logits, y)
     penalty = rotation_penalty(rotator, weights.penalty)
@@ -111,14 +112,16 @@ def _geometric_from_outputs(mean_logits, hidden, y, rotator, weights, expert_slo
         cosines = gram / (norms_bt.unsqueeze(-1) * norms_bt.unsqueeze(-2)).clamp_min(1e-12)
         # The off-diagonal pairs by a 0/1 mask product, not boolean indexing (a host sync on a GPU).
         off_diagonal = 1.0 - torch.eye(presentations, dtype=cosines.dtype, device=hidden.device)
-        pairs = cosines[..., 0, 0].numel() * presentations * (presentations - 1)
-        orthogonality = weights.orthogonality * (cosines.abs() * off_diagonal).sum() / pairs
+        similarity = cosines.abs().mean(dim=(0, 1))  # (P, P): each pair's term, kept for the record
+        pairs = presentations * (presentations - 1)
+        orthogonality = weights.orthogonality * (similarity * off_diagonal).sum() / pairs
         norm_variance = norms.var(dim=0, unbiased=False).mean()
         specialization = weights.specialization * F.relu(1.0 - norm_variance)
     else:  # one presentation has nothing to be orthogonal to or to differ from
         orthogonality = specialization = task.new_zeros(())
+        similarity = task.new_ones((1, 1))
     loss = task + penalty + orthogonality + specialization
-    return LossTerms(loss, task, task.new_zeros(()), penalty, orthogonality, specialization, expert_slots, None)
+    return LossTerms(loss, task, task.new_zeros(()), penalty, orthogonality, specialization, None, similarity)
 
 
 def geometric_terms(
@@ -137,8 +140,7 @@ def geometric_terms(
         for start in range(0, len(experts), step)
     ]
     hidden = hidden[0] if len(hidden) == 1 else torch.cat(hidden)
-    slots = torch.full((len(experts),), float(x.numel()), device=x.device)
-    return _geometric_from_outputs(model.mean_logits(hidden), hidden, y, rotator, weights, slots)
+    return _geometric_from_outputs(model.mean_logits(hidden), hidden, y, rotator, weights)
 
 
 def geometric_terms_reference(model: MoETransformer, rotator: DataRotator, x, y, weights: LossWeights) -> LossTerms:
@@ -151,8 +153,7 @@ def geometric_terms_reference(model: MoETransformer, rotator: DataRotator, x, y,
         out = model.forward_presentation(rotator.rotate(embeddings, angles[presentation]), expert)
         logits.append(out.logits)
         hidden.append(out.hidden)
-    slots = torch.full((len(logits),), float(x.numel()), device=x.device)
-    return _geometric_from_outputs(torch.stack(logits).mean(dim=0), torch.stack(hidden), y, rotator, weights, slots)
+    return _geometric_from_outputs(torch.stack(logits).mean(dim=0), torch.stack(hidden), y, rotator, weights)
 
 
 def compute_terms(

@@ -49,11 +49,6 @@ class RoutingStats:
     slot_counts: torch.Tensor  # (N,) or (L, N) routed slots per expert
     slots: int  # routed slots in the batch (over every rank under data parallelism)
 
-    def overflow(self, capacity_factor: float, num_primary: int) -> torch.Tensor:
-        """() or (L,): the fraction of slots that landed on a primary expert beyond its capacity."""
-        capacity = capacity_factor * self.slots / num_primary
-        return (self.slot_counts[..., :num_primary] - capacity).clamp_min(0).sum(-1) / self.slots
-
 
 class Experts(nn.Module):
     """N two-layer GELU feed-forward experts, stored stacked so several can run in one batched matmul."""
@@ -133,6 +128,13 @@ class MoEFeedForward(nn.Module):
     @property
     def saturation(self) -> float:
         return self._saturation_ema
+
+    @property
+    def live_experts(self) -> np.ndarray:
+        """(E + G,) bool: the experts the router can choose now, from the host's state (no device read)."""
+        mask = np.zeros(self.num_total, dtype=bool)
+        mask[self._live_experts] = True
+        return mask
 
     def _sync_ghost_buffers(self) -> None:
         # Host arithmetic in numpy, then one small copy per buffer: only when a ghost wakes (or the

@@ -1,5 +1,9 @@
 """A training step's numbers: how they lie on the device for the step's one transfer to the host, and
-the typed values the host reads back."""
+the typed values the host reads back.
+
+A routed pass sends its routed slots per (layer, expert), from which the host computes every
+routing number (`routing_stats`); the geometric step forces its routing and sends instead each pair
+of presentations' hidden-state similarity. Each kind of pass has its layout, built once per run."""
 
 from __future__ import annotations
 
@@ -26,9 +30,9 @@ class StepValues:
     orthogonality: float
     specialization: float
     grad_norm: float
-    expert_slots: np.ndarray  # (E + G,) slots per expert, summed over layers
-    layer_overflow: np.ndarray  # (L,) each layer's overflow; zeros when routing was forced
     angles: np.ndarray  # (P, r) the rotator's angles before this step's update
+    layer_slots: np.ndarray | None = None  # (L, E + G) routed slots; None when routing was forced
+    hidden_similarity: np.ndarray | None = None  # (P, P) geometric only (`LossTerms.hidden_similarity`)
 
     def nonfinite(self) -> list[str]:
         """`name = value` for every term (then the gradient norm) that is not finite."""
@@ -39,30 +43,27 @@ class StepValues:
 
 
 class StepLayout:
-    """The packed layout of `StepValues` for one model's shapes; built once per run."""
+    """The packed layouts of `StepValues` for one model's shapes: one for a routed pass, one for the
+    geometric step; built once per run."""
 
     def __init__(self, cfg: ModelSettings):
-        self._capacity_factor, self._num_primary, self._layers = cfg.capacity_factor, cfg.num_experts, cfg.n_layers
-        self._packed = PackedLayout(StepValues, [
-            *((name, ()) for name in TERM_NAMES),
-            ("grad_norm", ()),
-            ("expert_slots", (cfg.num_experts + cfg.num_ghost_experts,)),
-            ("layer_overflow", (cfg.n_layers,)),
-            ("angles", (cfg.presentations, cfg.rotation_dimensions)),
-        ])
-        # A step is skipped on the device unless all of these are finite.
-        self.checked = self._packed.span(TERM_NAMES[0], "grad_norm")
+        head = [*((name, ()) for name in TERM_NAMES), ("grad_norm", ()),
+                ("angles", (cfg.presentations, cfg.rotation_dimensions))]
+        self._routed = PackedLayout(StepValues, [*head, ("layer_slots", (cfg.n_layers, cfg.presentations))])
+        similarity = (cfg.presentations, cfg.presentations) if cfg.presentations > 1 else (1, 1)
+        self._forced = PackedLayout(StepValues, [*head, ("hidden_similarity", similarity)])
+        # A step is skipped on the device unless all of these are finite (the same span in both).
+        self.checked = self._routed.span(TERM_NAMES[0], "grad_norm")
 
     def pack(self, terms: LossTerms, grad_norm: torch.Tensor, rotator: DataRotator) -> torch.Tensor:
         """One float32 device tensor of the step's numbers, queued without a sync."""
-        with torch.no_grad():
-            overflow = (terms.routing.overflow(self._capacity_factor, self._num_primary)
-                        if terms.routing is not None else terms.loss.new_zeros(self._layers, dtype=torch.float32))
-            return self._packed.pack(
-                loss=terms.loss, task_loss=terms.task_loss, aux_loss=terms.aux_loss, penalty=terms.penalty,
-                orthogonality=terms.orthogonality, specialization=terms.specialization, grad_norm=grad_norm,
-                expert_slots=terms.expert_slots, layer_overflow=overflow, angles=rotator.angles(),
-            )
+        common = dict(loss=terms.loss, task_loss=terms.task_loss, aux_loss=terms.aux_loss, penalty=terms.penalty,
+                      orthogonality=terms.orthogonality, specialization=terms.specialization, grad_norm=grad_norm,
+                      angles=rotator.angles())
+        if terms.routing is not None:
+            return self._routed.pack(**common, layer_slots=terms.routing.slot_counts)
+        return self._forced.pack(**common, hidden_similarity=terms.hidden_similarity)
 
-    def unpack(self, values: np.ndarray) -> StepValues:
-        return self._packed.unpack(values)
+    def unpack(self, values: np.ndarray, routed: bool) -> StepValues:
+        """The host copy of what `pack` packed for a routed pass (`routed`) or the geometric step."""
+        return (self._routed if routed else self._forced).unpack(values)

@@ -41,6 +41,8 @@ from geogui.engine.metrics import (
 )
 from geogui.engine.modes import LossTerms, LossWeights, compute_terms
 from geogui.engine.optimizers import make_fused, step_unless
+from geogui.engine.router_watch import RouterWatch
+from geogui.engine.routing_stats import LayerRouting
 from geogui.engine.run_samples import RunSamples
 from geogui.engine.sample_request import SampleRequest, SampleServer
 from geogui.engine.state import TrainingState, build_state
@@ -188,6 +190,7 @@ class Trainer:
             refuse_if_too_big(settings, free, choice.device.type)
         self.state = state = build_state(settings, choice.device)
         self._layout = StepLayout(settings.model)
+        self._router_watch = RouterWatch(settings.model, settings.run.dead_expert_steps)
         if self.resume_from is not None:
             load_checkpoint(self.resume_from, state, settings.model)
             make_fused(state.model_optimizer)
@@ -274,7 +277,7 @@ class Trainer:
 
         # The GPU sync point: the step's one device-to-host copy waits for everything queued above,
         # so the clock read after it times the whole step.
-        values = self._layout.unpack(to_host(reduced))
+        values = self._layout.unpack(to_host(reduced), routed=terms.routing is not None)
         batch.release()
         synchronize(device)  # nothing is left queued; on a GPU this returns at once
         t_end = time.perf_counter()
@@ -290,11 +293,11 @@ class Trainer:
         state.step = step
         tokens = run.batch_size * cfg.seq_len * self.replicas.world_size
         state.tokens_seen += tokens
-        if terms.routing is not None:  # the wake-up rule reads router statistics, which only a routed pass has
-            events += self._update_ghosts(state, step, values.layer_overflow)
+        # Only a routed pass has router statistics: the per-layer numbers, the ghosts' wake-up rule.
+        routing, watched = self._router_watch.after_step(state.model, step, values.layer_slots)
         times = _StepTimes(batch=batch_time, data=t_data - t_start, tokens_per_s=tokens / step_time,
                            wall=t_end - started)
-        return self._batch_record(state, corpus, values, (lr_model, lr_rotation), times), events
+        return self._batch_record(state, corpus, values, routing, (lr_model, lr_rotation), times), events + watched
 
     def _set_learning_rates(self, state: TrainingState, step: int) -> tuple[float, float]:
         """This step's (model, rotator) learning rates, set on the optimizers; the rotator's is 0 when
@@ -344,22 +347,12 @@ class Trainer:
         if state.mode.uses_rotator:
             step_unless(state.rotation_optimizer, skip)
 
-    def _update_ghosts(self, state: TrainingState, step: int, layer_overflow: np.ndarray) -> list[RunEvent]:
-        cfg = self.settings.model
-        events = []
-        for index, (layer, overflow) in enumerate(zip(state.model.moe_layers, layer_overflow)):
-            woke = layer.update_ghosts(float(overflow))
-            if woke is not None:
-                name = cfg.expert_names[cfg.num_experts + woke]
-                events.append(RunEvent(step, "ghost_woke",
-                                       f"layer {index}: ghost expert {name} woke (primary experts saturated)"))
-        return events
-
-    def _batch_record(self, state: TrainingState, corpus: Corpus, values: StepValues,
+    def _batch_record(self, state: TrainingState, corpus: Corpus, values: StepValues, routing: LayerRouting | None,
                       lrs: tuple[float, float], times: _StepTimes) -> BatchRecord:
         cfg, device = self.settings.model, self.device_choice.device
         layers = state.model.moe_layers
-        slots = values.expert_slots
+        # The forced geometric step gives every presentation's expert every token.
+        slots = values.layer_slots.sum(axis=0) if values.layer_slots is not None else np.ones(cfg.presentations)
         return BatchRecord(
             step=state.step, epoch=state.tokens_seen / len(corpus.train), mode=state.mode.value,
             penalty_weight=state.penalty_weight, batch_time_s=times.batch, data_time_s=times.data,
@@ -374,6 +367,9 @@ class Trainer:
             tokens_per_s=times.tokens_per_s, tokens_seen=state.tokens_seen,
             memory_bytes=memory_bytes(device), wall_time_s=times.wall,
             driver_memory_bytes=driver_memory_bytes(device),
+            expert_utilization=routing.utilization if routing else None,
+            routing_entropy=routing.entropy if routing else None,
+            layer_overflow=routing.overflow if routing else None, hidden_similarity=values.hidden_similarity,
         )
 
     # ---- evaluation ----

@@ -8,7 +8,7 @@ import numpy as np
 
 from geogui.engine.metrics import ModeChange, RecordKind, RunEvent
 from geogui.engine.samples import AccuracyRecord
-from geogui.rundir.columns import MATRIX_FIELDS, SCALAR_FIELDS, RunColumns
+from geogui.rundir.columns import MATRIX_FIELDS, NO_WIDTHS, SCALAR_FIELDS, RunColumns
 from geogui.rundir.lines import Part
 
 
@@ -120,7 +120,7 @@ class ColumnBuilder:
         self.accuracies = [(int(new_rows[min(r, len(new_rows) - 1)]), a) for r, a in self.accuracies]
         self.events = [(int(new_rows[min(r, len(new_rows) - 1)]), e) for r, e in self.events]
 
-    def result(self, widths: tuple[int, int, int] = (0, 0, 0)) -> RunColumns:
+    def result(self, widths: tuple[int, ...] | list[int] = NO_WIDTHS) -> RunColumns:
         n = self.n
         waste = self.capacity - n
 

@@ -23,7 +23,10 @@ SCALAR_FIELDS = (
     "specialization", "lr_model", "lr_rotation", "saturation", "tokens_per_s", "tokens_seen", "memory_bytes",
     "driver_memory_bytes", "wall_time_s", "penalty_weight",
 )
-MATRIX_FIELDS = ("rotation_angles", "expert_load", "ghost_activation")
+# The per-layer routing matrices come last; runs logged before they were measured have NaN there.
+MATRIX_FIELDS = ("rotation_angles", "expert_load", "ghost_activation", "expert_utilization", "routing_entropy",
+                 "layer_overflow", "hidden_similarity")
+NO_WIDTHS = (0,) * len(MATRIX_FIELDS)  # widths not known yet: each is told by the first row that has it
 
 Progress = Callable[[int, int], None]  # (bytes read, bytes to read)
 Cancel = Callable[[], bool]
@@ -41,7 +44,10 @@ class RunColumns:
     Scalars are float64 (NaN where the value was not finite or not logged, as in BatchRecord);
     `mode` holds indices into `modes`; the matrices are float32: `rotation_angles` (N, P * r),
     presentation-major (column p * r + i is angle i of presentation p), NaN rows for batches that
-    had none (standard mode), `expert_load` (N, E + G), `ghost_activation` (N, G).
+    had none (standard mode), `expert_load` (N, E + G), `ghost_activation` (N, G), and per MoE layer
+    (NaN rows for batches without them: geometric, or logged before they were measured)
+    `expert_utilization` (N, L * (E + G)) layer-major, `routing_entropy` (N, L), `layer_overflow`
+    (N, L), and `hidden_similarity` (N, P * P), geometric only.
     `*_row` say where each evaluation, mode change and event was logged: before batch row `row`
     (so after row - 1), which is how `records()` interleaves them again."""
 
@@ -69,6 +75,10 @@ class RunColumns:
     rotation_angles: np.ndarray
     expert_load: np.ndarray
     ghost_activation: np.ndarray
+    expert_utilization: np.ndarray
+    routing_entropy: np.ndarray
+    layer_overflow: np.ndarray
+    hidden_similarity: np.ndarray
     eval_step: np.ndarray
     eval_loss: np.ndarray
     eval_perplexity: np.ndarray
@@ -86,12 +96,11 @@ class RunColumns:
         return len(self.step)
 
     @classmethod
-    def empty(cls, angles: int = 0, experts: int = 0, ghosts: int = 0) -> "RunColumns":
+    def empty(cls, widths: tuple[int, ...] | list[int] = NO_WIDTHS) -> "RunColumns":
+        """No rows; the matrices `widths` wide (in MATRIX_FIELDS order)."""
         scalars = {name: np.zeros(0) for name in SCALAR_FIELDS}
-        return cls(**scalars, mode=np.zeros(0, dtype=np.int16), modes=[],
-                   rotation_angles=np.zeros((0, angles), dtype=np.float32),
-                   expert_load=np.zeros((0, experts), dtype=np.float32),
-                   ghost_activation=np.zeros((0, ghosts), dtype=np.float32),
+        matrices = {name: np.zeros((0, width), dtype=np.float32) for name, width in zip(MATRIX_FIELDS, widths)}
+        return cls(**scalars, **matrices, mode=np.zeros(0, dtype=np.int16), modes=[],
                    eval_step=np.zeros(0), eval_loss=np.zeros(0), eval_perplexity=np.zeros(0))
 
     @property
@@ -124,6 +133,12 @@ class RunColumns:
             values["rotation_angles"] = None
         values["expert_load"] = self.expert_load[row].astype(np.float64)
         values["ghost_activation"] = self.ghost_activation[row].astype(np.float64)
+        layers = self.routing_entropy.shape[1]
+        for name, rows in (("expert_utilization", layers), ("routing_entropy", 0), ("layer_overflow", 0),
+                           ("hidden_similarity", self.expert_load.shape[1])):
+            value = getattr(self, name)[row].astype(np.float64)
+            present = value.size and not np.isnan(value).all()
+            values[name] = (value.reshape(rows, -1) if rows else value) if present else None
         return BatchRecord(mode=self.modes[int(self.mode[row])], **values)
 
     def records(self, presentations: int | None = None) -> list[LoggedRecord]:

@@ -3,7 +3,7 @@ object per batch: msgspec decodes a whole chunk into plain structs, then each fi
 numpy column.
 
 Today's rules hold: a line that is not a readable record is skipped and counted, both line forms
-(compact and long) read to the same values as `metrics.record_from_json`, and a line the fast
+(compact and long) read to the same values as `log_lines.record_from_json`, and a line the fast
 decoder refuses but the standard library reads (a step written as 3.0, NaN) still counts.
 """
 
@@ -17,22 +17,14 @@ from operator import attrgetter
 import msgspec
 import numpy as np
 
-from geogui.engine.metrics import (
-    BATCH_LINE_NAMES,
-    DEVICE_FLOAT32,
-    BatchRecord,
-    EvalRecord,
-    LogRecord,
-    ModeChange,
-    RecordKind,
-    RunEvent,
-    record_from_json,
-)
+from geogui.engine.log_lines import BATCH_LINE_NAMES, DEVICE_FLOAT32, record_from_json
+from geogui.engine.metrics import BatchRecord, EvalRecord, LogRecord, ModeChange, RecordKind, RunEvent
 from geogui.engine.samples import AccuracyRecord
 from geogui.rundir.columns import SCALAR_FIELDS
 
 _WIDENED = tuple(name for name in SCALAR_FIELDS if name in DEVICE_FLOAT32)
 _INTEGRAL = ("step", "tokens_seen")
+ROUTING_FIELDS = ("expert_utilization", "routing_entropy", "layer_overflow", "hidden_similarity")
 # The kinds that become a part's entries (the rest, "finished" among them, are not kept).
 ENTRY_KINDS = (RecordKind.EVAL, RecordKind.ACCURACY, RecordKind.MODE_CHANGE, RecordKind.EVENT, RecordKind.REWIND)
 
@@ -76,6 +68,14 @@ class Line(msgspec.Struct):
     loads: OptList = None
     ghost_activation: OptList = None
     ghosts: OptList = None
+    expert_utilization: list[list[float | None]] | None = None  # the routing numbers' long and short names
+    util: OptList = None
+    routing_entropy: OptList = None
+    entropy: OptList = None
+    layer_overflow: OptList = None
+    overflow: OptList = None
+    hidden_similarity: list[list[float | None]] | None = None
+    hsim: OptList = None
     perplexity: OptFloat = None
     previous_mode: str | None = None
     previous_penalty_weight: OptFloat = None
@@ -98,9 +98,11 @@ def _line_from_record(record: LogRecord) -> Line:
         angles = record.rotation_angles
         nested = None if angles is None else np.atleast_2d(angles).tolist()
         values = {name: getattr(record, name) for name in SCALAR_FIELDS}
+        routing = {name: None if getattr(record, name) is None else getattr(record, name).tolist()
+                   for name in ROUTING_FIELDS}
         return Line(kind=record.kind, mode=record.mode, rotation_angles=nested,
                     expert_load=record.expert_load.ravel().tolist(),
-                    ghost_activation=record.ghost_activation.ravel().tolist(), **values)
+                    ghost_activation=record.ghost_activation.ravel().tolist(), **routing, **values)
     if isinstance(record, EvalRecord):
         return Line(kind=record.kind, step=record.step, loss=record.loss, perplexity=record.perplexity)
     if isinstance(record, ModeChange):
@@ -115,7 +117,7 @@ def _line_from_record(record: LogRecord) -> Line:
 
 
 def logged_record(data: dict) -> LogRecord | AccuracyRecord | None:
-    """`metrics.record_from_json`, and the accuracy lines (`engine.samples`, which the metrics module
+    """`log_lines.record_from_json`, and the accuracy lines (`engine.samples`, which the metrics module
     does not import) too."""
     if data.get("kind") == RecordKind.ACCURACY:
         return AccuracyRecord.from_json(data)
@@ -247,10 +249,10 @@ def _batch_arrays(rows: list[Line]) -> tuple[dict[str, np.ndarray], list[str]]:
                                                                             for v in row])
                 for r, c in zip(rows, compact.tolist())]
         arrays["rotation_angles"] = _matrix(flat, nested=False)
-    for name in ("expert_load", "ghost_activation"):
+    for name in ("expert_load", "ghost_activation", *ROUTING_FIELDS):
         short = BATCH_LINE_NAMES[name]
         arrays[name] = _matrix([getattr(r, short) if c else getattr(r, name) for r, c in zip(rows, compact.tolist())],
-                               nested=False)
+                               nested=name in ROUTING_FIELDS)  # long lines nest (L, E + G) and (P, P)
     return arrays, list(table)
 
 

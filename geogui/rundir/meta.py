@@ -23,7 +23,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, ValidationError
 
 from geogui.atomic_write import atomic_write
-from geogui.engine.metrics import ModeChange, RunEvent, record_from_json
+from geogui.engine.metrics import ModeChange, RunEvent
+from geogui.engine.log_lines import record_from_json
 from geogui.rundir.layout import META_FILE, RunLogError
 from geogui.settings import ModelSettings, Settings
 

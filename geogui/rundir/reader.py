@@ -24,19 +24,11 @@ from typing import Any, Iterator, NamedTuple
 import msgspec
 import numpy as np
 
-from geogui.engine.metrics import (
-    COMPACT_MARKER,
-    BatchRecord,
-    EvalRecord,
-    LoggedRecord,
-    ModeChange,
-    RecordKind,
-    RunEvent,
-    normalize_line,
-)
+from geogui.engine.log_lines import COMPACT_MARKER, normalize_line
+from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeChange, RecordKind, RunEvent
 from geogui.engine.samples import AccuracyRecord
 from geogui.rundir.assemble import ColumnBuilder
-from geogui.rundir.columns import MATRIX_FIELDS, Cancel, Progress, ReadCancelled, RunColumns
+from geogui.rundir.columns import MATRIX_FIELDS, NO_WIDTHS, Cancel, Progress, ReadCancelled, RunColumns
 from geogui.rundir.layout import METRICS_FILE, RunLogError
 from geogui.rundir.lines import Part, decode_line, logged_record, parse_part
 from geogui.rundir.meta import RunMeta, read_meta
@@ -87,16 +79,19 @@ class _Chunks:
 
 
 def column_widths(meta: RunMeta) -> list[int]:
-    """(P * r, E + G, G): the widths of the matrices of a run with these settings."""
+    """The widths of the matrices (MATRIX_FIELDS) of a run with these settings: P * r, E + G, G,
+    L * (E + G), L, L, P * P."""
     model = meta.model_settings()
-    return [model.presentations * model.rotation_dimensions, model.presentations, model.num_ghost_experts]
+    presentations, layers = model.presentations, model.n_layers
+    return [presentations * model.rotation_dimensions, presentations, model.num_ghost_experts,
+            layers * presentations, layers, layers, presentations * presentations]
 
 
 def _widths_from_meta(run_dir: Path) -> list[int]:
     try:
         return column_widths(read_meta(run_dir))
     except (RunLogError, ValueError):
-        return [0, 0, 0]
+        return list(NO_WIDTHS)
 
 
 class MetricsReader:
@@ -104,10 +99,10 @@ class MetricsReader:
 
     `cache`: use metrics.cache/ and add to it (False reads the JSON only). The matrices keep one
     width from read to read, even while every batch so far had none of a kind (standard mode has
-    no angles): `widths` (P * r, E + G, G), by default from meta.json's model settings, else from
+    no angles): `widths` (`column_widths`), by default from meta.json's model settings, else from
     the first batch that has them."""
 
-    def __init__(self, run_dir: Path, cache: bool = True, widths: tuple[int, int, int] | list[int] | None = None):
+    def __init__(self, run_dir: Path, cache: bool = True, widths: tuple[int, ...] | list[int] | None = None):
         self.run_dir = Path(run_dir)
         self.widths = list(widths) if widths is not None else _widths_from_meta(self.run_dir)
         self.path = self.run_dir / METRICS_FILE
@@ -213,7 +208,7 @@ class MetricsReader:
 
 
 def read_columns(run_dir: Path, progress: Progress | None = None, cancel: Cancel | None = None,
-                 cache: bool = True, widths: tuple[int, int, int] | None = None) -> RunColumns:
+                 cache: bool = True, widths: tuple[int, ...] | list[int] | None = None) -> RunColumns:
     """The whole run as columns (see MetricsReader)."""
     return MetricsReader(run_dir, cache=cache, widths=widths).read(progress, cancel)[0]
 
@@ -259,7 +254,7 @@ def _rewound(lines: list[dict[str, Any]], k: int | float) -> list[dict[str, Any]
 
 def read_lines(run_dir: Path, rewind: bool = True) -> LogLines:
     """Every complete line of metrics.jsonl as its JSON object, batch lines in the long form
-    whichever form they were written in (`metrics.normalize_line`). With `rewind`, as the run
+    whichever form they were written in (`log_lines.normalize_line`). With `rewind`, as the run
     stands after its rewinds (superseded lines and the rewinds themselves left out); without, as
     the file has them. Raises OSError when the file cannot be read."""
     out = LogLines()

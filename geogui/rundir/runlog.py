@@ -3,7 +3,7 @@
 
 metrics.jsonl is append-only, so a crash loses at most the line being written; meta.json is small
 and replaced atomically (write a temporary file, then rename), so it is never half-written. Batch
-lines are in the compact form (`metrics.batch_line`); as the log grows, its columns are cached
+lines are in the compact form (`log_lines.batch_line`); as the log grows, its columns are cached
 every few megabytes in `metrics.cache/` (`segments.SegmentWriter`), so that a long run opens
 without parsing its JSON again. The run directory is read through `meta.read_meta` and `reader`.
 
@@ -30,16 +30,8 @@ try:
 except ImportError:  # Windows: no advisory locks; one writer per run is then up to the user
     fcntl = None
 
-from geogui.engine.metrics import (
-    BatchRecord,
-    LoggedRecord,
-    ModeChange,
-    Rewind,
-    RunEvent,
-    RunStarted,
-    TrainerEvent,
-    batch_line,
-)
+from geogui.engine.log_lines import batch_line
+from geogui.engine.metrics import BatchRecord, LoggedRecord, ModeChange, Rewind, RunEvent, RunStarted, TrainerEvent
 from geogui.engine.samples import SampleRecord
 from geogui.rundir.layout import LOCK_FILE, META_FILE, METRICS_FILE, RunLogError
 from geogui.rundir.meta import (

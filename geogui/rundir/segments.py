@@ -22,7 +22,7 @@ from geogui.rundir.columns import MATRIX_FIELDS, SCALAR_FIELDS
 from geogui.rundir.layout import CACHE_DIR, METRICS_FILE
 from geogui.rundir.lines import Part, parse_part
 
-CACHE_VERSION = 2  # bump when what a segment holds, or how lines are read, changes
+CACHE_VERSION = 3  # bump when what a segment holds, or how lines are read, changes
 SEGMENT_BYTES = 4 << 20  # a writer caches this much of the log per segment
 _SAMPLE = 256  # bytes at each end of a segment's range that must still match metrics.jsonl
 Segment = tuple[int, int, Path]  # start, end, file

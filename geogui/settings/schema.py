@@ -103,6 +103,11 @@ class RunSettings(_Section):
         description="Steps between checkpoints (a checkpoint is also written when the run ends; 0 = only then).",
     )
     seed: int = Field(1337, ge=0, le=2**31 - 1, title="Seed", description="Seed for weights and batch order.")
+    dead_expert_steps: int = Field(
+        200, ge=0, le=1_000_000, title="Dead-expert notice after (steps)",
+        description="Routed steps in a row in which an expert that can be chosen gets no token before the run "
+        "says so (0 = never).",
+    )
 
 
 class ModelSettings(_Section):

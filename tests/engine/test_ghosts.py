@@ -3,6 +3,7 @@ import torch
 
 from geogui.engine.metrics import RunEvent
 from geogui.engine.moe import MoEFeedForward
+from geogui.engine.routing_stats import layer_routing
 from geogui.engine.trainer import Trainer
 from geogui.settings import ModelSettings
 
@@ -14,7 +15,9 @@ CFG = ModelSettings(d_model=16, n_heads=2, n_layers=1, num_experts=4, num_ghost_
 
 def routed_overflow(layer: MoEFeedForward, x: torch.Tensor) -> float:
     _, _, stats = layer.routed(x)
-    return stats.overflow(layer.capacity_factor, layer.num_primary).item()
+    routable = layer.routable.numpy()[None]
+    return float(layer_routing(stats.slot_counts.numpy()[None], routable, layer.capacity_factor,
+                               layer.num_primary).overflow[0])
 
 
 def test_ghosts_start_dormant_and_are_never_routed():

@@ -107,7 +107,8 @@ def test_a_compiled_step_has_the_eager_loss_and_gradients(mode, fresh_dynamo):
         eager, g_eager = gradients(model, rotator,
                                    lambda: modes.compute_terms(mode, model, rotator, x, y, WEIGHTS))
         assert torch.allclose(got.stacked(), eager.stacked(), rtol=0, atol=1e-5)
-        assert torch.allclose(got.expert_slots, eager.expert_slots)
+        if eager.hidden_similarity is not None:
+            assert torch.allclose(got.hidden_similarity, eager.hidden_similarity, atol=1e-5)
         routing = [(a, b) for a, b in zip(routing_tensors(got), routing_tensors(eager), strict=True)]
         assert all(torch.allclose(torch.as_tensor(a).float(), torch.as_tensor(b).float(), atol=1e-6)
                    for a, b in routing)

@@ -251,14 +251,18 @@ def test_a_step_layout_checks_the_terms_and_the_gradient_norm():
     cfg = tiny_settings().model
     layout = StepLayout(cfg)
     assert layout.checked == slice(0, len(TERM_NAMES) + 1)
-    width = len(TERM_NAMES) + 1 + cfg.num_experts + cfg.num_ghost_experts + cfg.n_layers + \
-        cfg.presentations * cfg.rotation_dimensions
-    values = layout.unpack(np.arange(width, dtype=np.float64))
-    assert [getattr(values, name) for name in TERM_NAMES] == list(range(len(TERM_NAMES)))
-    assert values.grad_norm == len(TERM_NAMES)
-    assert values.expert_slots.shape == (cfg.num_experts + cfg.num_ghost_experts,)
-    assert values.layer_overflow.shape == (cfg.n_layers,)
-    assert values.angles.shape == (cfg.presentations, cfg.rotation_dimensions)
-    assert values.angles[-1, -1] == width - 1
-    bad = StepValues(1.0, math.nan, 1.0, 1.0, 1.0, 1.0, math.inf, np.zeros(0), np.zeros(0), np.zeros(0))
+    head = len(TERM_NAMES) + 1 + cfg.presentations * cfg.rotation_dimensions
+    for routed, extra in ((True, cfg.n_layers * cfg.presentations), (False, cfg.presentations ** 2)):
+        width = head + extra
+        values = layout.unpack(np.arange(width, dtype=np.float64), routed=routed)
+        assert [getattr(values, name) for name in TERM_NAMES] == list(range(len(TERM_NAMES)))
+        assert values.grad_norm == len(TERM_NAMES)
+        assert values.angles.shape == (cfg.presentations, cfg.rotation_dimensions)
+        assert values.angles[-1, -1] == head - 1
+        if routed:  # the routed slots of every (layer, expert); the geometric step's pair similarity
+            assert values.layer_slots.shape == (cfg.n_layers, cfg.presentations) and values.hidden_similarity is None
+            assert values.layer_slots[-1, -1] == width - 1
+        else:
+            assert values.hidden_similarity.shape == (cfg.presentations,) * 2 and values.layer_slots is None
+    bad = StepValues(1.0, math.nan, 1.0, 1.0, 1.0, 1.0, math.inf, np.zeros(0))
     assert bad.nonfinite() == ["task_loss = nan", "gradient norm = inf"]

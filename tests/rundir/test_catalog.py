@@ -4,7 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, Rewind, RunEvent, batch_line, record_from_json
+from geogui.engine.log_lines import batch_line, record_from_json
+from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, Rewind, RunEvent
 from geogui.rundir.recorder import record_run
 from geogui.rundir.runlog import RunLog, RunLogError
 from geogui.rundir.catalog import MetricsTail, delete_run, list_runs, rename_run

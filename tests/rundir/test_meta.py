@@ -11,16 +11,25 @@ from pathlib import Path
 
 import pytest
 
+from geogui.engine.log_lines import record_from_json
 from geogui.engine.metrics import (
+
     BatchRecord,
+
     EvalRecord,
+
     EventKind,
+
     ModeChange,
+
     RecordKind,
+
     Rewind,
+
     RunEvent,
+
     RunFinished,
-    record_from_json,
+
 )
 from geogui.engine.trainer import Trainer
 from geogui.rundir.layout import RunLogError

@@ -7,7 +7,8 @@ import json
 
 import numpy as np
 
-from geogui.engine.metrics import EvalRecord, ModeChange, Rewind, RunEvent, batch_line
+from geogui.engine.log_lines import batch_line
+from geogui.engine.metrics import EvalRecord, ModeChange, Rewind, RunEvent
 from geogui.rundir.reader import last_logged, read_columns, read_lines, read_records, torn_tail
 
 from tests.rundir.test_columns import default_shape_record, long_line

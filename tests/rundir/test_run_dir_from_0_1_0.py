@@ -18,16 +18,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from geogui.engine.log_lines import record_from_json
 from geogui.engine.metrics import (
+
     BatchRecord,
+
     EvalRecord,
+
     EventKind,
+
     ModeChange,
+
     RecordKind,
+
     Rewind,
+
     RunEvent,
+
     RunFinished,
-    record_from_json,
+
 )
 from geogui.gui.plotdata.run_source import RunShape, load_run
 from geogui.rundir.catalog import run_info

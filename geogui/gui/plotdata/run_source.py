@@ -19,7 +19,7 @@ from pathlib import Path
 from geogui.engine.metrics import LoggedRecord
 from geogui.gui.plotdata.run_series import RunSeries
 from geogui.gui.plotdata.smoothing import DEFAULT_WEIGHT
-from geogui.rundir.columns import Cancel, Progress, RunColumns
+from geogui.rundir.columns import NO_WIDTHS, Cancel, Progress, RunColumns
 from geogui.rundir.layout import META_FILE, METRICS_FILE, RunLogError
 from geogui.rundir.meta import RunMeta, RunStatus, read_meta
 from geogui.rundir.reader import MetricsReader, column_widths
@@ -115,7 +115,7 @@ def load_run(path: Path, progress: Progress | None = None, cancel: Cancel | None
         shape = shape_from_meta(meta) if meta is not None else None
     except ValueError:
         pass
-    widths = column_widths(meta) if shape is not None else [0, 0, 0]
+    widths = column_widths(meta) if shape is not None else list(NO_WIDTHS)
     if (path / METRICS_FILE).is_file():
         columns, read_notes = _read_columns(path, widths, progress, cancel)
         notes += read_notes

@@ -27,7 +27,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from geogui.engine.metrics import DEVICE_FLOAT32
+from geogui.engine.log_lines import DEVICE_FLOAT32
 from geogui.rundir.columns import MATRIX_FIELDS, RunColumns
 from geogui.rundir.export.errors import ExportError
 from geogui.rundir.export.names import angle_names

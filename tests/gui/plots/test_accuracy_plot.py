@@ -6,7 +6,8 @@ import json
 
 import numpy as np
 
-from geogui.engine.metrics import EvalRecord, ModeChange, batch_line
+from geogui.engine.log_lines import batch_line
+from geogui.engine.metrics import EvalRecord, ModeChange
 from geogui.engine.samples import AccuracyRecord
 from geogui.rundir.reader import parse_columns
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from geogui.gui.main_window import MainWindow
-from geogui.engine.metrics import batch_line
+from geogui.engine.log_lines import batch_line
 from geogui.rundir.reader import parse_columns
 
 from tests.gui.conftest import synthetic_record
