@@ -15,6 +15,11 @@ Prints, one per line, `name=value`:
   redraw_training_tab_3x1e6_points_ms: the whole Training tab's redraw, painted, with batch time,
   raw loss and smoothed loss at 1,000,000 steps each; smooth_1e6_points_ms: smoothing a whole
   1,000,000-point loss afresh (what moving the smoothing slider costs).
+- redraw_heatmap_4x8x1e5_ms (target <= 10): median time of one StepHeatmap redraw of one layer's 8
+  experts from a StepMatrix holding 4 layers x 8 experts x 100,000 steps (binned to the view's
+  pixels, as every redraw does), painted, the heatmap alone filling a 1200 x 800 window (the most
+  pixels it could have to paint); redraw_matrix_heatmap_ms: a 4 x 8 MatrixHeatmap of the same
+  store's mean over its last 1,000 steps, computed, handed over and painted.
 - launch_to_visible_s (target <= 1.5): from starting the process to the window being exposed.
 
 Each measurement runs in its own subprocess with a private config and data directory.
@@ -129,6 +134,53 @@ def child_redraw(points: int, repeats: int) -> dict:
     return {"series_ms": series_ms, "tab_ms": tab_ms, "smooth_ms": 1000 * statistics.median(smooth)}
 
 
+def child_redraw_heatmap(steps: int, repeats: int) -> dict:
+    import numpy as np
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    from geogui.gui.plotdata.step_matrix import StepMatrix
+    from geogui.gui.plots.heatmap import MatrixHeatmap, StepHeatmap
+
+    app = QApplication([])
+    layers, experts = 4, 8
+    store, rng = StepMatrix(layers * experts), np.random.default_rng(0)
+    for start in range(0, steps, 1000):  # delivered in chunks, as a run's batches arrive
+        count = min(1000, steps - start)
+        store.append(np.arange(start + 1, start + count + 1), 2 * rng.random((count, layers * experts)))
+    names = tuple(f"E{i}" for i in range(4)) + tuple(f"G{i}" for i in range(4))
+
+    def shown(plot):
+        widget = pg.GraphicsLayoutWidget()
+        widget.resize(1200, 800)
+        widget.addItem(plot)
+        widget.show()
+        app.processEvents()
+        return widget
+
+    def timed(update, viewport) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            update()
+            viewport.repaint()  # a synchronous paint: the cost the user waits for
+            times.append(time.perf_counter() - start)
+            app.processEvents()
+        return 1000 * statistics.median(times)
+
+    heatmap = StepHeatmap("Layer 0 utilization", follow_view=False)
+    steps_widget = shown(heatmap)
+    heatmap.set_source(store, slice(0, experts), names)
+    heatmap.redraw()
+    step_ms = timed(heatmap.redraw, steps_widget.viewport())
+    matrix = MatrixHeatmap("Utilization, last 1,000 steps")
+    matrix_widget = shown(matrix)
+    layer_names = [f"layer {i}" for i in range(layers)]
+    matrix_ms = timed(lambda: matrix.set_matrix(store.window_mean(slice(None), 1000).reshape(layers, experts),
+                                                layer_names, names), matrix_widget.viewport())
+    return {"step_ms": step_ms, "matrix_ms": matrix_ms, "cells": heatmap.drawn.cells, "bin_size": store.bin_size}
+
+
 LAUNCH_PROBE = """
 import sys, time
 from PySide6.QtCore import QEvent, QObject
@@ -187,6 +239,8 @@ def main() -> None:
             out = child_headless(settings_file, args.steps)
         elif kind == "window":
             out = child_window(settings_file, args.steps)
+        elif kind == "redraw_heatmap":
+            out = child_redraw_heatmap(int(rest[0]), int(rest[1]))
         else:
             out = child_redraw(int(rest[0]), int(rest[1]))
         print(json.dumps(out))
@@ -215,6 +269,9 @@ def print_redraw() -> None:
     print(f"redraw_1e6_point_series_ms={redraw['series_ms']:.2f}")
     print(f"redraw_training_tab_3x1e6_points_ms={redraw['tab_ms']:.2f}")
     print(f"smooth_1e6_points_ms={redraw['smooth_ms']:.2f}")
+    heatmap = run_child([], "redraw_heatmap", "100000", "20")
+    print(f"redraw_heatmap_4x8x1e5_ms={heatmap['step_ms']:.2f}")
+    print(f"redraw_matrix_heatmap_ms={heatmap['matrix_ms']:.2f}")
 
 
 def run_child(extra: list[str], *child_args: str) -> dict:

@@ -65,6 +65,9 @@ class ModeMarksItem(_SpansTheView):
         self.pauses: tuple[PauseMark, ...] = ()  # the run shown alone's; compared runs' are in their strips
         self.strips: tuple[RunStrip, ...] = ()  # one per compared run, in the legend's order
         self.drawn_strips: list[tuple[RunStrip, QRectF]] = []  # in scene coordinates, from the last paint
+        # The stretch of view y the mode tints cover; None: the whole view. A heatmap keeps them off its
+        # cells, whose colours must read true against the colour bar.
+        self.tint_rows: tuple[float, float] | None = None
         self.labels = _ModeLabels(self)
         self.setZValue(-100)
 
@@ -103,12 +106,15 @@ class ModeMarksItem(_SpansTheView):
         if view is None or not any(self._state()):
             return
         shown = view.viewRect()
+        top, bottom = shown.top(), shown.bottom()
+        if self.tint_rows is not None:
+            top, bottom = max(top, min(self.tint_rows)), min(bottom, max(self.tint_rows))
         for band in self.bands:
             left, right = max(band.left, shown.left()), min(band.right, shown.right())
-            if right > left:
+            if right > left and bottom > top:
                 tint = QColor(band.color)
                 tint.setAlpha(SEGMENT_ALPHA)
-                painter.fillRect(QRectF(left, shown.top(), right - left, shown.height()), tint)
+                painter.fillRect(QRectF(left, top, right - left, bottom - top), tint)
         px = _Pixels(painter, shown)
         painter.save()
         painter.resetTransform()  # lines are drawn in pixels, whatever the zoom
