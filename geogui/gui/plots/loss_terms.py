@@ -26,6 +26,7 @@ from geogui.gui.plots.overlays import CompareSpec
 from geogui.gui.plots.redraw_budget import RedrawBudget
 from geogui.gui.plots.style import KEY_COLOR, curve_color, faint
 from geogui.gui.plots.tabs import Tab
+from geogui.settings import Mode
 
 TITLE = "Loss terms"
 WEIGHT_TITLE = "Rotation penalty weight"
@@ -59,7 +60,7 @@ def term_tooltip(term: LossTerm, presentations: int) -> str:
     """What `term` is in each mode, and where it is a gap."""
     lines = [line.format(P=presentations or "the") for line in _MEANINGS[term.field]]
     if term.not_computed_in:
-        modes = ", ".join(mode_label(mode) for mode in sorted(term.not_computed_in))
+        modes = ", ".join(mode_label(mode.value) for mode in Mode if mode.value in term.not_computed_in)
         lines.append(f"{modes}: not computed (a gap, not a zero)")
     return "\n".join(lines)
 
