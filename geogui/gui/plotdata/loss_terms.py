@@ -62,7 +62,3 @@ def computed_only(terms: np.ndarray, modes: Sequence[str]) -> np.ndarray:
             out[np.ix_(of_row == mode, absent)] = np.nan
     return out
 
-
-def computed_in(term: LossTerm, modes: Sequence[str]) -> bool:
-    """Whether any of `modes` computes `term`."""
-    return any(mode not in term.not_computed_in for mode in modes)

@@ -86,9 +86,10 @@ class RunSeries:
         self.angles = self.store.column(width=presentations * rotation_dimensions, dtype=np.float32)
         # -- the loss terms and the penalty weight (the Loss terms tab) --
         # (N, 5) in LOSS_TERMS order, NaN where the batch's mode does not compute the term (a gap, not
-        # a zero), smoothed as the loss is (per mode segment); float64: the values exactly as logged.
-        self.loss_terms = self.store.column(width=len(LOSS_TERMS))
-        self.loss_terms_ema = self.store.column(width=len(LOSS_TERMS))
+        # a zero), and smoothed as the loss is (per mode segment). float32 like the other wide columns:
+        # the device computes the terms in float32, so the values are exactly those logged.
+        self.loss_terms = self.store.column(width=len(LOSS_TERMS), dtype=np.float32)
+        self.loss_terms_ema = self.store.column(width=len(LOSS_TERMS), dtype=np.float32)
         self._terms_ema = ColumnsEma(len(LOSS_TERMS), smoothing)
         self.penalty_weight = self.store.column()
         # Widths of the expert columns come from the first record: the record is the source of truth.

@@ -88,12 +88,13 @@ class LossTermsTab(Tab):
             color = curve_color(index, len(LOSS_TERMS))
             raw = plot.add_curve(pen=pg.mkPen(faint(color)), connect="finite")
             smoothed = plot.add_curve(pen=pg.mkPen(color, width=2), name=term.name, connect="finite")
-            smoothed.visibleChanged.connect(lambda raw=raw, smoothed=smoothed: raw.setVisible(smoothed.isVisible()))
+            _raw_follows(raw, smoothed)
             self.raw_curves.append(raw)
             self.smoothed_curves.append(smoothed)
         # Listed only while drawn (see _draw_total).
         self.total_raw_curve = plot.add_curve(pen=pg.mkPen(faint(TOTAL_COLOR)), connect="finite")
         self.total_curve = plot.add_curve(pen=pg.mkPen(TOTAL_COLOR, width=2), connect="finite")
+        _raw_follows(self.total_raw_curve, self.total_curve)
         self.weight_plot = self.add_plot(WEIGHT_TITLE, "weight", CompareSpec(
             "Rotation penalty weight of each run", lambda s: s.penalty_weight.view()))
         # A weight holds from its batch to the next: drawn as steps, not as slopes between batches.
@@ -122,8 +123,10 @@ class LossTermsTab(Tab):
             sample.setToolTip(tip)
             label.setToolTip(tip)
 
-    def _on_total_toggled(self) -> None:
-        self.stale = True  # drawn (or hidden) at the next redraw, which knows whether runs are compared
+    def _on_total_toggled(self, checked: bool) -> None:
+        if not self.terms_plot.comparison.curves:  # while runs are compared only theirs are shown
+            self.total_curve.setVisible(checked)
+        self.stale = True
 
     def draw(self, run: RunView) -> None:
         series = run.series
@@ -137,9 +140,9 @@ class LossTermsTab(Tab):
 
     def _draw_total(self, run: RunView) -> None:
         shown = self.total_box.isChecked()
-        plot, curves = self.terms_plot, (self.total_raw_curve, self.total_curve)
-        for curve in curves:
-            curve.setVisible(shown)
+        plot = self.terms_plot
+        if not shown:  # a comparison ended shows every curve; a click on its legend entry may hide it
+            self.total_curve.setVisible(False)
         listed = plot.legend.getLabel(self.total_curve) is not None
         if shown:
             series = run.series
@@ -150,3 +153,8 @@ class LossTermsTab(Tab):
                 self._describe(run.series.presentations)
         elif listed:  # hidden curves are neither fitted, read out nor exported
             plot.legend.removeItem(self.total_curve)
+
+
+def _raw_follows(raw: pg.PlotDataItem, smoothed: pg.PlotDataItem) -> None:
+    """The raw curve is shown and hidden with its smoothed one (the one a legend entry hides)."""
+    smoothed.visibleChanged.connect(lambda: raw.setVisible(smoothed.isVisible()))

@@ -177,8 +177,13 @@ def test_compared_runs_overlay_their_task_loss_and_penalty_weight(board):
     assert not any(curve.isVisible() for curve in own)
     readout = board.show_crosshair(tab.terms_plot, 3.0, np.log10(12.0))
     assert readout.startswith("other · step 3 · task 12")
+    tab.total_box.setChecked(True)  # not over the compared runs
+    assert not tab.total_curve.isVisible()
     board.set_overlays([])
     assert all(curve.isVisible() for curve in own) and tab.terms_plot.titleLabel.text == "Loss terms"
+    tab.total_box.setChecked(False)
+    board.redraw()
+    assert not tab.total_curve.isVisible() and not tab.total_raw_curve.isVisible()
 
 
 def test_the_total_loss_is_drawn_over_its_terms_when_asked(board):
@@ -192,6 +197,9 @@ def test_the_total_loss_is_drawn_over_its_terms_when_asked(board):
     assert tab.total_curve.isVisible() and tab.terms_plot.legend.labels() == [*NAMES, "total"]
     assert values(tab.total_raw_curve).tolist() == [r.loss for r in records]
     assert "sum of the terms" in tab.terms_plot.legend.getLabel(tab.total_curve).toolTip()
+    tab.total_curve.setVisible(False)  # what a click on its legend entry does
+    board.redraw()
+    assert not tab.total_curve.isVisible() and not tab.total_raw_curve.isVisible()  # the click holds
     tab.total_box.setChecked(False)
     board.redraw()
     assert not tab.total_curve.isVisible() and tab.terms_plot.legend.labels() == NAMES
