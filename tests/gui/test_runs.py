@@ -145,8 +145,9 @@ def test_ticking_two_runs_overlays_them_on_every_plot(window):
         assert [label.text for _sample, label in overlay_legends(plots)[plot].items] == ["std", "fast"]
         # On every plot on screen (these runs have no answer accuracy: that plot is not shown).
         assert overlay_legends(plots)[plot].isVisible() == plot.isVisible()
-        raw = overlay_raw_curves(plots).get(plot, [])  # the loss plot: each run's raw loss, faint, under it
-        assert len(raw) == (2 if plot is plots.training.loss_plot else 0)
+        # The loss plot (and the loss terms'): each run's raw loss (task loss), faint, under it.
+        raw = overlay_raw_curves(plots).get(plot, [])
+        assert len(raw) == (2 if plot in (plots.training.loss_plot, plots.loss_terms.terms_plot) else 0)
         assert not any(item.isVisible() for item in plot.listDataItems() if item not in curves + raw)
     for index in range(len(plots.plot_tabs)):
         plots.redraw_tab(index)
@@ -304,8 +305,8 @@ def test_export_csv_jsonl_summary_and_plot_images(window, tmp_path):
     assert "# Run exported" in (tmp_path / "out" / "summary.md").read_text()
 
     written = window.exports.export_plots_to(tmp_path / "img" / "plots.png")
-    assert [p.name for p in written] == ["plots-training.png", "plots-learning-rates.png", "plots-experts.png",
-                                        "plots-throughput.png"]
+    assert [p.name for p in written] == ["plots-training.png", "plots-loss-terms.png", "plots-learning-rates.png",
+                                        "plots-experts.png", "plots-throughput.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
     loss = dict(window.plots.plot_items())["Training: Loss"]
     [svg] = window.exports.export_plots_to(tmp_path / "img" / "loss.svg", loss)

@@ -4,7 +4,8 @@ The worker delivers BatchRecord/EvalRecord lists; `append` turns them into colum
 the redraw timer only has to hand views to pyqtgraph. The batch columns live in a `LevelOfDetail`
 store: every batch up to its capacity, then (max, min) bins that keep every extreme, so an
 overnight run holds no more than a short one. The smoothed loss (TensorBoard's debiased EMA,
-restarted at every mode segment) is computed from each batch's exact loss as rows arrive; a new
+restarted at every mode segment) is computed from each batch's exact loss as rows arrive (and so
+is each loss term's, NaN where the batch's mode does not compute it: see `loss_terms`); a new
 smoothing weight is applied to the stored rows (exactly, until the store has coarsened). The mean
 batch time of each mode is summed exactly, whatever the store keeps.
 """
@@ -21,7 +22,8 @@ from geogui.engine.metrics import (BatchRecord, EvalRecord, EventKind, LoggedRec
 from geogui.engine.samples import AccuracyRecord
 from geogui.gui.plotdata.growable import GrowableArray
 from geogui.gui.plotdata.level_of_detail import DEFAULT_CAPACITY, LevelOfDetail
-from geogui.gui.plotdata.smoothing import DEFAULT_WEIGHT, SegmentedEma, debiased_ema
+from geogui.gui.plotdata.loss_terms import LOSS_TERMS, computed_only, terms_of_columns, terms_of_records
+from geogui.gui.plotdata.smoothing import DEFAULT_WEIGHT, ColumnsEma, SegmentedEma, debiased_ema, debiased_ema_columns
 
 if TYPE_CHECKING:
     from geogui.rundir.columns import RunColumns
@@ -45,6 +47,9 @@ class BatchColumns:
     rotation_angles: np.ndarray  # (N, P * r), NaN rows where a batch had none
     expert_load: np.ndarray  # (N, E)
     ghost_activation: np.ndarray  # (N, G)
+    # -- the loss terms and the penalty weight (the Loss terms tab) --
+    loss_terms: np.ndarray  # (N, 5) as logged, in LOSS_TERMS order (task, aux, penalty, orthogonality, specialization)
+    penalty_weight: np.ndarray
     mode: list[str]
 
 
@@ -79,6 +84,14 @@ class RunSeries:
         # (P * r) columns, presentation-major: column p * r + i is angle i of presentation p. The wide
         # columns are float32: exact to 7 digits, which is more than a plot or its readout shows.
         self.angles = self.store.column(width=presentations * rotation_dimensions, dtype=np.float32)
+        # -- the loss terms and the penalty weight (the Loss terms tab) --
+        # (N, 5) in LOSS_TERMS order, NaN where the batch's mode does not compute the term (a gap, not
+        # a zero), and smoothed as the loss is (per mode segment). float32 like the other wide columns:
+        # the device computes the terms in float32, so the values are exactly those logged.
+        self.loss_terms = self.store.column(width=len(LOSS_TERMS), dtype=np.float32)
+        self.loss_terms_ema = self.store.column(width=len(LOSS_TERMS), dtype=np.float32)
+        self._terms_ema = ColumnsEma(len(LOSS_TERMS), smoothing)
+        self.penalty_weight = self.store.column()
         # Widths of the expert columns come from the first record: the record is the source of truth.
         self.expert_load: GrowableArray | None = None
         self.ghost_activation: GrowableArray | None = None
@@ -132,6 +145,9 @@ class RunSeries:
         self.loss_ema.clear()
         self._segments_smoothed = len(self.segments)
         self.loss_ema.extend(debiased_ema(self.loss.view(), smoothing, self.segment_starts()))
+        self._terms_ema = ColumnsEma(len(LOSS_TERMS), smoothing)
+        self.loss_terms_ema.clear()
+        self.loss_terms_ema.extend(debiased_ema_columns(self.loss_terms.view(), smoothing, self.segment_starts()))
 
     def segment_starts(self) -> np.ndarray:
         """The row index at which each mode segment begins."""
@@ -198,6 +214,7 @@ class RunSeries:
                                       for r in batches]).reshape(len(batches), -1),
             expert_load=np.array([r.expert_load for r in batches]),
             ghost_activation=np.array([r.ghost_activation for r in batches]).reshape(len(batches), -1),
+            loss_terms=terms_of_records(batches), penalty_weight=np.array([r.penalty_weight for r in batches]),
             mode=[r.mode for r in batches],
         ))
 
@@ -225,11 +242,13 @@ class RunSeries:
             total[0] += float(mine.sum())
             total[1] += len(mine)
         self.nonfinite_step.extend(steps[~np.isfinite(losses)])
+        terms = computed_only(batches.loss_terms, batches.mode)
         self.store.extend([  # in the order the columns were made
             steps, self._continuous_wall_time(batches.wall_time_s), batches.tokens_seen,
             batch_ms, losses, self._ema.extend(losses, restarts), batches.lr_model, batches.lr_rotation,
-            batches.tokens_per_s, batches.memory_bytes / MIB, batches.rotation_angles, batches.expert_load,
-            batches.ghost_activation,
+            batches.tokens_per_s, batches.memory_bytes / MIB, batches.rotation_angles,
+            terms, self._terms_ema.extend(terms, restarts), batches.penalty_weight,
+            batches.expert_load, batches.ghost_activation,
         ])
 
     def extend_columns(self, columns: "RunColumns", add_mode_change=None) -> None:
@@ -256,6 +275,8 @@ class RunSeries:
                     rotation_angles=columns.rotation_angles[start:stop],
                     expert_load=columns.expert_load[start:stop],
                     ghost_activation=columns.ghost_activation[start:stop],
+                    loss_terms=terms_of_columns(columns, start, stop),
+                    penalty_weight=columns.penalty_weight[start:stop],
                     mode=modes[columns.mode[start:stop]].tolist(),
                 ))
                 start = stop

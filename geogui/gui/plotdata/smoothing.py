@@ -17,7 +17,8 @@ deliberate details:
 
 `debiased_ema` smooths a whole series (a log-depth scan, no Python loop per point, so a million
 points take tens of milliseconds); `SegmentedEma` carries the state across appended chunks, so a
-live plot only smooths its new points.
+live plot only smooths its new points. `ColumnsEma` and `debiased_ema_columns` do the same for each
+column of a matrix (the loss terms).
 """
 
 from __future__ import annotations
@@ -112,3 +113,26 @@ def debiased_ema(values: np.ndarray | Sequence[float], weight: float = DEFAULT_W
     """The smoothed copy of `values`, each segment (beginning at the indices in `segment_starts`
     and at 0) smoothed on its own."""
     return SegmentedEma(weight).extend(values, [0, *segment_starts])
+
+
+class ColumnsEma:
+    """`SegmentedEma` of every column of a growing (N, k) matrix, the columns restarting together (the
+    loss terms: each is smoothed on its own, at the loss's mode segments)."""
+
+    def __init__(self, columns: int, weight: float = DEFAULT_WEIGHT) -> None:
+        self.weight = check_weight(weight)
+        self._emas = [SegmentedEma(weight) for _ in range(columns)]
+
+    def extend(self, values: np.ndarray, restarts: Sequence[int] = ()) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64).reshape(-1, len(self._emas))
+        out = np.empty(values.shape)
+        for column, ema in enumerate(self._emas):
+            out[:, column] = ema.extend(values[:, column], restarts)
+        return out
+
+
+def debiased_ema_columns(values: np.ndarray, weight: float = DEFAULT_WEIGHT,
+                         segment_starts: Sequence[int] = ()) -> np.ndarray:
+    """`debiased_ema` of each column of the (N, k) matrix `values`."""
+    values = np.asarray(values, dtype=np.float64)
+    return ColumnsEma(values.shape[1], weight).extend(values, [0, *segment_starts])

@@ -23,6 +23,7 @@ from geogui.gui.plots.controls import SmoothingSlider
 from geogui.gui.plots.count_axis import COUNTED_X
 from geogui.gui.plots.crosshair import Readout
 from geogui.gui.plots.image_export import ExportTargetError, image_suffix, plot_file_stem, slug, write_image
+from geogui.gui.plots.loss_terms import LossTermsTab
 from geogui.gui.plots.mode_marks import marks_of, pauses_of
 from geogui.gui.plots.mode_marks import mode_label as _mode_label
 from geogui.gui.plots.overlays import Overlay, compared_strips
@@ -41,8 +42,8 @@ IMAGE_FILTERS = {"PNG image (*.png)": ".png", "SVG drawing (*.svg)": ".svg"}
 
 
 class PlotBoard(QWidget):
-    """All plots of a run in tabs: Training (batch time, loss, rotation angles), Learning rates,
-    Experts and Throughput."""
+    """All plots of a run in tabs: Training (batch time, loss, rotation angles), Loss terms, Learning
+    rates, Experts and Throughput."""
 
     redrawn = Signal(int)  # batches plotted after a redraw
     batch_plotted = Signal(object)  # BatchRecord: the newest batch, once a redraw has drawn it
@@ -61,10 +62,12 @@ class PlotBoard(QWidget):
         self.tabs.setDocumentMode(True)
         x_label = X_AXES[self.x_kind]
         self.training = TrainingTab(self.budget, x_label)
+        self.loss_terms = LossTermsTab(self.budget, x_label)
         self.learning_rates = LearningRatesTab(self.budget, x_label)
         self.experts = ExpertsTab(self.budget, x_label)
         self.throughput = ThroughputTab(self.budget, x_label)
-        self.plot_tabs: list[Tab] = [self.training, self.learning_rates, self.experts, self.throughput]
+        self.plot_tabs: list[Tab] = [self.training, self.loss_terms, self.learning_rates, self.experts,
+                                     self.throughput]
         self.batch_time_plot = self.training.batch_time_plot  # every plot's x follows this one
         for tab in self.plot_tabs:
             self.tabs.addTab(tab.page, tab.title)
@@ -303,7 +306,7 @@ class PlotBoard(QWidget):
         for overlay in self.overlays:
             if overlay.series is not None:
                 overlay.series.set_smoothing(value)
-        self.training.stale = True
+        self.training.stale = self.loss_terms.stale = True
 
     # -- crosshair --------------------------------------------------------------------------------
     def show_crosshair(self, plot: Plot, x: float, y: float) -> str:

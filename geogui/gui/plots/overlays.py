@@ -41,7 +41,10 @@ class CompareSpec:
 
     title: str
     y: Callable[[RunSeries], np.ndarray]
-    smoothed: bool = False  # y is the loss: the run's smoothed loss over its raw loss, faint
+    smoothed: bool = False  # the run's smoothed values (`smoothed_of`) over its raw `y`, faint
+    # the smoothed values of y (None: the smoothed loss) and the curve's name in readout and exports
+    smoothed_of: Callable[[RunSeries], np.ndarray] | None = None
+    name: str = "loss"
     # a title that reads the compared runs (a line per run at most); None: `title`
     title_of: Callable[[list[ComparedRun]], str | None] | None = None
 
@@ -117,8 +120,8 @@ class PlotComparison:
             series = compared.series
             run = RunView(series, compared.label, own.x_kind)
             if spec.smoothed:
-                plot.draw(self.raw_curves[index], run.shown("loss", spec.y(series), series.loss_ema.view()),
-                          smoothed_curve=curve)
+                smoothed = spec.smoothed_of(series) if spec.smoothed_of is not None else series.loss_ema.view()
+                plot.draw(self.raw_curves[index], run.shown(spec.name, spec.y(series), smoothed), smoothed_curve=curve)
             else:
                 plot.draw(curve, run.shown(plot.base_title, spec.y(series)))
         title = spec.title_of(runs) if spec.title_of is not None else None

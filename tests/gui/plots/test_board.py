@@ -26,7 +26,7 @@ def test_curves_get_the_series_data(board):
     assert training.eval_curve.xData.tolist() == [30] and training.eval_curve.yData.tolist() == [2.0]
     assert training.angle_curves[2][3].yData == pytest.approx([r.rotation_angles[2, 3] for r in records])
 
-    board.tabs.setCurrentIndex(2)  # Experts: drawn when shown
+    board.tabs.setCurrentIndex(board.plot_tabs.index(board.experts))  # drawn when shown
     loads = board.experts.expert_plot.listDataItems()
     assert [item.name() for item in loads] == list(NAMES)
     assert loads[5].yData == pytest.approx([r.expert_load[5] for r in records])
@@ -35,7 +35,7 @@ def test_curves_get_the_series_data(board):
 
 def test_plots_share_the_x_axis_and_reduce_their_own_data(board):
     plots = board.all_plots
-    assert len(plots) == 9  # the Training tab: batch time, loss, answer accuracy, angles
+    assert len(plots) == 11  # the Training tab: batch time, loss, answer accuracy, angles; Loss terms: two
     for plot in plots:
         assert plot.downsampleMode()[:2] == (1, False)  # pyqtgraph's own (lossy at the tail) is off
         assert not plot.clipToViewMode()
@@ -151,6 +151,6 @@ def test_a_new_run_while_comparing_keeps_every_plots_comparison_curves(board):
 def test_experts_of_a_run_that_does_not_name_them_get_the_usual_names(board):
     board.start_run(8, 4)  # e.g. a run opened without its meta.json
     board.append([synthetic_record(step) for step in range(1, 6)])
-    board.tabs.setCurrentIndex(2)
+    board.tabs.setCurrentIndex(board.plot_tabs.index(board.experts))
     assert [curve.name() for curve in board.experts.expert_curves] == list(NAMES)
     assert [curve.name() for curve in board.experts.ghost_curves] == ["G0", "G1", "G2", "G3"]

@@ -233,13 +233,14 @@ def test_x_axis_selector_steps_wall_time_and_tokens(board):
 def test_a_tab_shown_after_a_zoom_draws_the_zoomed_stretch_in_full_detail(board, qtbot):
     board.start_run(0, 0)
     million_batch_times(board, {})
-    board.tabs.setCurrentIndex(1)  # Learning rates: drawn whole, then hidden
+    learning_rates = board.plot_tabs.index(board.learning_rates)
+    board.tabs.setCurrentIndex(learning_rates)  # drawn whole, then hidden
     board.tabs.setCurrentIndex(0)
     lr_plot = board.learning_rates.lr_plot
     assert lr_plot.drawn_key[0] == "auto" and not board.learning_rates.stale
     board.batch_time_plot.setXRange(1_000, 2_000, padding=0)
     qtbot.waitUntil(lambda: not board.training.stale, timeout=5000)
-    board.tabs.setCurrentIndex(1)  # not drawn since the zoom
+    board.tabs.setCurrentIndex(learning_rates)  # not drawn since the zoom
     qtbot.waitUntil(lambda: lr_plot.drawn_key == lr_plot.view_key(), timeout=5000)
     x, _y = displayed(board.learning_rates.lr_model_curve)
     assert x.min() >= 998 and x.max() <= 2_002 and len(x) >= 1_000  # every point of the stretch, none beyond
