@@ -14,7 +14,6 @@ a pause (written "resumed"). The run's own list of continuations is in meta.json
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, fields
 from geogui.str_enum import StrEnum

@@ -61,6 +61,7 @@ class RunSamples:
         self.questions = questions[:sampling.accuracy_questions]
         self.question: HeldOutQuestion | None = None  # the sample's prompt, when it is a question
         self._next_accuracy = sampling.accuracy_interval
+        self._checked_at: int | None = None  # the step of the last accuracy check
         if sampling.prompt:
             self.prompt = sampling.prompt
             self.question = next((q for q in questions if q.prompt == sampling.prompt), None)
@@ -79,7 +80,8 @@ class RunSamples:
         """Accuracy at the first evaluation at or past each `accuracy_interval` steps, and at the last."""
         interval = self.sampling.accuracy_interval
         due = not interval or step >= self._next_accuracy or last
-        if self.questions and due:
+        if self.questions and due and step != self._checked_at:
+            self._checked_at = step
             self._next_accuracy = (step // interval + 1) * interval if interval else 0
             yield self.replicas.share(self._accuracy(state, step) if self.replicas.rank == 0 else None)
 

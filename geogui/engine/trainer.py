@@ -12,20 +12,18 @@ import math
 import threading
 import time
 from pathlib import Path
-from typing import Callable, ContextManager, Generator, Iterator, Literal, NamedTuple, Protocol
+from typing import Callable, ContextManager, Generator, Iterator, Literal, Protocol
 
-import numpy as np
 import torch
 
+from geogui.engine.batch_record import StepTimes, batch_record
 from geogui.engine.checkpoint import load_checkpoint
 from geogui.engine.control_file import Command, Rejected, apply_command
 from geogui.engine.data import Corpus, load_corpus
 from geogui.engine.device import (
     DeviceChoice,
     choose_device,
-    driver_memory_bytes,
     free_memory_bytes,
-    memory_bytes,
     synchronize,
 )
 from geogui.engine.distributed.replicas import Replicas, SingleProcess
@@ -42,12 +40,12 @@ from geogui.engine.metrics import (
 from geogui.engine.modes import LossTerms, LossWeights, compute_terms
 from geogui.engine.optimizers import make_fused, step_unless
 from geogui.engine.router_watch import RouterWatch
-from geogui.engine.routing_stats import LayerRouting
 from geogui.engine.run_samples import RunSamples
+from geogui.engine.samples import AccuracyRecord
 from geogui.engine.sample_request import SampleRequest, SampleServer
 from geogui.engine.state import TrainingState, build_state
 from geogui.engine.step_options import PRECISION_FALLBACK, CompiledTerms, autocast_for
-from geogui.engine.step_values import StepLayout, StepValues
+from geogui.engine.step_values import StepLayout
 from geogui.engine.transfer import StagedBatch, stage, to_host
 from geogui.settings import Mode, Settings
 
@@ -74,13 +72,6 @@ def rotation_lr(step: int, peak: float, total: int) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-class _StepTimes(NamedTuple):
-    batch: float  # forward, backward and optimizer: the slowest rank's, the device drained
-    data: float  # drawing and staging the batch
-    tokens_per_s: float
-    wall: float  # since the run started
-
-
 class Trainer:
     def __init__(self, settings: Settings, *, on_nonfinite: NonFiniteAction = "pause", corpus: Corpus | None = None,
                  resume_from: Path | None = None, replicas: Replicas | None = None,
@@ -91,6 +82,7 @@ class Trainer:
         self.resume_from = resume_from
         self.on_nonfinite = on_nonfinite
         self._corpus = corpus
+        self._run_samples: RunSamples | None = None
         self._lock = threading.Condition()
         self._paused = False
         self._stop_requested = False
@@ -140,10 +132,13 @@ class Trainer:
         with self._lock:
             return self._paused
 
-    def evaluate(self) -> EvalRecord:
-        """The held-out loss now, measured as the run's own evaluations are: for a caller that ends
-        a run between them (a wall-time budget). Between two events of `run`, in its thread."""
-        return self._evaluate(self.state, self._corpus, self.state.step)
+    def closing_checks(self, evaluated: bool) -> list[EvalRecord | AccuracyRecord]:
+        """The held-out loss now (unless this step was `evaluated`) and the answer accuracy (unless
+        it was checked at this step), as the run's last evaluation makes them: for a caller that ends
+        a run between its evaluations (a wall-time budget). Between two events of `run`, in its thread."""
+        state = self.state
+        loss = [] if evaluated else [self._evaluate(state, self._corpus, state.step)]
+        return [*loss, *self._run_samples.after_evaluation(state, state.step, last=True)]
 
     # ---- the loop ----
     def run(self) -> Iterator[TrainerEvent]:
@@ -152,7 +147,9 @@ class Trainer:
         corpus = self._corpus = self._corpus or load_corpus(settings.data, settings.model.seq_len)
         self._samples.corpus = corpus  # a request without a prompt continues its first held-out question
         state = yield from self._start(corpus)
-        samples = RunSamples(settings.sampling, corpus, settings.model.seq_len, settings.run.seed, self.replicas)
+        # Kept: closing_checks() reads it.
+        samples = self._run_samples = RunSamples(settings.sampling, corpus, settings.model.seq_len, settings.run.seed,
+                                                 self.replicas)
         total = settings.run.steps
         started = time.perf_counter()
         status = "finished"
@@ -295,9 +292,10 @@ class Trainer:
         state.tokens_seen += tokens
         # Only a routed pass has router statistics: the per-layer numbers, the ghosts' wake-up rule.
         routing, watched = self._router_watch.after_step(state.model, step, values.layer_slots)
-        times = _StepTimes(batch=batch_time, data=t_data - t_start, tokens_per_s=tokens / step_time,
-                           wall=t_end - started)
-        return self._batch_record(state, corpus, values, routing, (lr_model, lr_rotation), times), events + watched
+        times = StepTimes(batch=batch_time, data=t_data - t_start, tokens_per_s=tokens / step_time,
+                          wall=t_end - started)
+        record = batch_record(state, len(corpus.train), values, routing, (lr_model, lr_rotation), times, device)
+        return record, events + watched
 
     def _set_learning_rates(self, state: TrainingState, step: int) -> tuple[float, float]:
         """This step's (model, rotator) learning rates, set on the optimizers; the rotator's is 0 when
@@ -346,31 +344,6 @@ class Trainer:
         step_unless(state.model_optimizer, skip)
         if state.mode.uses_rotator:
             step_unless(state.rotation_optimizer, skip)
-
-    def _batch_record(self, state: TrainingState, corpus: Corpus, values: StepValues, routing: LayerRouting | None,
-                      lrs: tuple[float, float], times: _StepTimes) -> BatchRecord:
-        cfg, device = self.settings.model, self.device_choice.device
-        layers = state.model.moe_layers
-        # The forced geometric step gives every presentation's expert every token.
-        slots = values.layer_slots.sum(axis=0) if values.layer_slots is not None else np.ones(cfg.presentations)
-        return BatchRecord(
-            step=state.step, epoch=state.tokens_seen / len(corpus.train), mode=state.mode.value,
-            penalty_weight=state.penalty_weight, batch_time_s=times.batch, data_time_s=times.data,
-            loss=values.loss, task_loss=values.task_loss, aux_loss=values.aux_loss,
-            penalty=values.penalty, orthogonality=values.orthogonality,
-            specialization=values.specialization, lr_model=lrs[0], lr_rotation=lrs[1],
-            rotation_angles=values.angles if state.mode.uses_rotator else None,
-            expert_load=slots / max(slots.sum(), 1.0),
-            ghost_activation=np.mean([layer.ghost_activation for layer in layers], axis=0)
-            if cfg.num_ghost_experts else np.zeros(0),
-            saturation=float(np.mean([layer.saturation for layer in layers])),
-            tokens_per_s=times.tokens_per_s, tokens_seen=state.tokens_seen,
-            memory_bytes=memory_bytes(device), wall_time_s=times.wall,
-            driver_memory_bytes=driver_memory_bytes(device),
-            expert_utilization=routing.utilization if routing else None,
-            routing_entropy=routing.entropy if routing else None,
-            layer_overflow=routing.overflow if routing else None, hidden_similarity=values.hidden_similarity,
-        )
 
     # ---- evaluation ----
     @torch.no_grad()

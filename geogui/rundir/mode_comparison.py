@@ -161,15 +161,16 @@ class ComparisonDriver(RunDriver):
         return budget.kind == "wall_time" and self._clock() - self._started_at >= budget.seconds
 
     def _stop_at_budget(self, step: int) -> Iterator[DriverEvent]:
-        """Stop before the next step (the run closes as "stopped"), and evaluate where it stopped
-        unless the trainer evaluates this step itself: equal wall time compares these losses."""
+        """Stop before the next step (the run closes as "stopped"), and evaluate where it stopped, loss
+        and answer accuracy, as a run's last evaluation does (what the trainer has not measured at
+        this step already): equal wall time compares these."""
         self.trainer.stop()
         self.stopped_at_budget = True
         event = RunEvent(step, BUDGET_REACHED, f"stopped at its wall-time budget of "
                                                f"{self.comparison.budget.seconds:g} s after {step} steps")
         self.note(stopped_at_budget=True)  # written with the event's meta.json
         run = self.settings.run
-        final = [] if step % run.eval_interval == 0 or step == run.steps else [self.trainer.evaluate()]
+        final = self.trainer.closing_checks(evaluated=step % run.eval_interval == 0 or step == run.steps)
         for record in [event, *final]:
             if self.log is not None:
                 self.log.write(record)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from geogui.engine.metrics import BatchRecord, EvalRecord, RunStarted
+from geogui.engine.samples import AccuracyRecord
 from geogui.rundir.meta import RunStatus, read_meta
 from geogui.rundir.mode_comparison import (
     BUDGET_REACHED,
@@ -115,3 +116,20 @@ def test_a_budget_needs_its_amount():
         ComparisonBudget(kind="wall_time", steps=10)
     with pytest.raises(ValueError):
         ComparisonBudget(kind="steps", seconds=10)
+
+
+def test_a_run_stopped_at_its_budget_has_its_answer_accuracy_checked_where_it_stopped(tmp_path):
+    ticks = itertools.count()
+    budget = ComparisonBudget(kind="wall_time", seconds=3.5, steps=50)
+    settings = tiny_settings(steps=50, eval_interval=4)  # step 4 is evaluated by the trainer itself
+    settings = settings.model_copy(update={"sampling": settings.sampling.model_copy(
+        update={"accuracy_questions": 2, "accuracy_interval": 1000, "answer_bytes": 8})})
+    plan = plan_comparison(settings, budget, tmp_path)
+    _train(plan, lambda: (lambda: float(next(ticks))))
+    for leg in plan.legs:
+        records = read_records(leg.run_dir)
+        accuracies = [r for r in records if isinstance(r, AccuracyRecord)]
+        stopped_at = max(r.step for r in records if isinstance(r, BatchRecord))
+        # one check at the step it stopped at, not two: the trainer's evaluation there did not check it
+        assert [(a.step, a.mode, a.asked) for a in accuracies] == [(stopped_at, leg.mode.value, 2)]
+        assert [r.step for r in records if isinstance(r, EvalRecord)].count(stopped_at) == 1
