@@ -191,6 +191,10 @@ class RunStarted:
     rotation_dimensions: int
     expert_names: tuple[str, ...] = field(default_factory=tuple)
     start_step: int = 0  # steps already done when this run (or its continuation) began
+    # The prompt a sample of this run continues when none is given (`RunSamples.prompt`: the first
+    # held-out question in the training format) and that question's answer ("" and None for plain text).
+    heldout_prompt: str = ""
+    heldout_answer: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,9 +55,8 @@ class RunSamples:
     def __init__(self, sampling: SamplingSettings, corpus: Corpus, seq_len: int, seed: int,
                  replicas: Replicas) -> None:
         self.sampling, self.seed, self.replicas = sampling, seed, replicas
-        wanted = sampling.sample_interval > 0 or sampling.accuracy_questions > 0
-        text = decode(corpus.val) if wanted else ""
-        questions = heldout_questions(text, max(1, sampling.accuracy_questions)) if wanted else []
+        # Found even with samples and accuracy off: the Samples tab offers the first as its prompt.
+        questions = heldout_questions(decode(corpus.val), max(1, sampling.accuracy_questions))
         self.questions = questions[:sampling.accuracy_questions]
         self.question: HeldOutQuestion | None = None  # the sample's prompt, when it is a question
         self._next_accuracy = sampling.accuracy_interval

@@ -146,10 +146,10 @@ class Trainer:
         # Kept: evaluate() reads it.
         corpus = self._corpus = self._corpus or load_corpus(settings.data, settings.model.seq_len)
         self._samples.corpus = corpus  # a request without a prompt continues its first held-out question
-        state = yield from self._start(corpus)
         # Kept: closing_checks() reads it.
         samples = self._run_samples = RunSamples(settings.sampling, corpus, settings.model.seq_len, settings.run.seed,
                                                  self.replicas)
+        state = yield from self._start(corpus, samples)
         total = settings.run.steps
         started = time.perf_counter()
         status = "finished"
@@ -178,7 +178,7 @@ class Trainer:
             yield from samples.after_step(state, step)
         yield RunFinished(state.step, status)
 
-    def _start(self, corpus: Corpus) -> Generator[TrainerEvent, None, TrainingState]:
+    def _start(self, corpus: Corpus, samples: RunSamples) -> Generator[TrainerEvent, None, TrainingState]:
         """The device, the state (from the checkpoint when resuming) and the run's opening events."""
         settings = self.settings
         self.device_choice = choice = choose_device(settings.device.device)
@@ -197,7 +197,8 @@ class Trainer:
             + sum(p.numel() for p in state.rotator.parameters()), total_steps=settings.run.steps,
             train_tokens=len(corpus.train), val_tokens=len(corpus.val), data_source=corpus.source,
             presentations=settings.model.presentations, rotation_dimensions=settings.model.rotation_dimensions,
-            expert_names=settings.model.expert_names, start_step=state.step,
+            expert_names=settings.model.expert_names, start_step=state.step, heldout_prompt=samples.prompt,
+            heldout_answer=samples.question.answer if samples.question is not None else None,
         )
         if choice.fallback_reason:
             yield RunEvent(state.step, "device_fallback", choice.fallback_reason)

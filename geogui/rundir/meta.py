@@ -110,6 +110,9 @@ class RunMeta(BaseModel):
     data_source: str | None = None
     parameters: int | None = None
     total_steps: int | None = None
+    # The first held-out question and its answer (`RunStarted.heldout_prompt`): the Samples tab's prompt.
+    heldout_prompt: str | None = None
+    heldout_answer: str | None = None
     steps_done: int = 0  # the last batch step logged, as of the last time meta.json was written
     last_loss: float | None = None
     mode_changes: list[ModeChangeEntry] = Field(default_factory=list)

@@ -159,6 +159,7 @@ class RunLog:
         if isinstance(event, RunStarted):
             self.meta.device, self.meta.data_source = event.device, event.data_source
             self.meta.parameters, self.meta.total_steps = event.parameters, event.total_steps
+            self.meta.heldout_prompt, self.meta.heldout_answer = event.heldout_prompt or None, event.heldout_answer
             self._save_meta()
             return
         if isinstance(event, SampleRecord):

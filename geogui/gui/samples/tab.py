@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter,
                                QTableView, QVBoxLayout, QWidget)
 
+from geogui.engine.metrics import RunStarted
 from geogui.engine.samples import SampleRecord
 from geogui.gui.samples.checkpoint_sampler import CheckpointSampler
 from geogui.gui.samples.detail import SampleDetail
@@ -113,6 +114,8 @@ class SamplesTab(QWidget):
             meta = read_meta(path)
             self.form.set_sampling(SamplingSettings.model_validate(run_sampling_settings(meta)))
             self.detail.set_expert_names(list(meta.model_settings().expert_names))
+            if meta.heldout_prompt:
+                self.form.offer_prompt(meta.heldout_prompt, meta.heldout_answer)
         except (OSError, ValueError):  # a run without a readable meta.json still shows its samples
             self.detail.set_expert_names([])
 
@@ -170,8 +173,13 @@ class SamplesTab(QWidget):
     def _listen_to(self, session) -> None:
         if self._connected is not session:
             session.worker.sample_taken.connect(self._on_requested)
+            session.worker.run_started.connect(self._on_run_started)
             session.ended.connect(self._on_session_ended)
             self._connected = session
+
+    def _on_run_started(self, started: RunStarted) -> None:
+        if started.heldout_prompt:
+            self.form.offer_prompt(started.heldout_prompt, started.heldout_answer)
 
     def _on_requested(self, record: SampleRecord) -> None:
         self._waiting = False

@@ -6,10 +6,15 @@ import json
 import re
 
 from geogui.engine.samples import SampleRecord
+from geogui.engine.trainer import Trainer
 from geogui.gui.plots.style import curve_color
 from geogui.gui.samples.detail import GEOMETRIC_NOTE
 from geogui.gui.samples.tab import SamplesTab
 from geogui.gui.samples.table_model import COLUMNS
+from geogui.rundir.meta import read_meta
+from geogui.rundir.recorder import record_run
+from geogui.rundir.runlog import RunLog
+from tests.conftest import tiny_settings
 
 
 def record(step: int, right: bool | None = None, text: str = "x y\nA: x\n\n", mode: str = "standard",
@@ -81,3 +86,19 @@ def test_a_replaced_byte_keeps_the_colours_of_the_bytes_after_it(qtbot):
     colors = re.findall(r'<span style="color:(#[0-9a-f]{6})">', tab.detail.html)[1:]
     assert colors == [curve_color(e, 3).name() for e in (0, 1, 2)]
     assert "3 bytes" in tab.detail.summary.text()
+
+
+def test_a_run_without_samples_offers_its_first_held_out_question_as_the_prompt(qtbot, tmp_path):
+    settings = tiny_settings(steps=2)  # samples and accuracy off: nothing in samples.jsonl
+    log = RunLog(tmp_path / "run", settings)
+    list(record_run(Trainer(settings), log))
+    meta = read_meta(log.path)
+    assert meta.heldout_prompt.startswith("Q: ") and meta.heldout_prompt.endswith("Reasoning:\n")
+    assert meta.heldout_answer
+    tab = SamplesTab(lambda: None)
+    qtbot.addWidget(tab)
+    tab.show_run(log.path)
+    assert tab.model.rowCount() == 0
+    assert tab.form.prompt.toPlainText() == meta.heldout_prompt
+    request = tab.form.request()
+    assert request.prompt == meta.heldout_prompt and request.expected == meta.heldout_answer  # checked when answered
