@@ -27,6 +27,8 @@ class AccuracyCurves:
         plot.getViewBox().setLimits(yMin=-3, yMax=103, minYRange=106)
         plot.setYRange(0, 100, padding=0)
         self.curves: list[pg.PlotDataItem] = []
+        self._compared: list = []  # the RunSeries being compared (empty when not comparing)
+        self._own_drawn = False
         self._show_plot(False)  # until a run has an accuracy
 
     def _curve(self, index: int, mode: str) -> pg.PlotDataItem:
@@ -56,7 +58,15 @@ class AccuracyCurves:
             curve.setData([], [])
             curve.setVisible(False)
         self._legend(drawn > 0)
+        self._own_drawn = drawn > 0
         self._show_plot(drawn > 0)
+
+    def set_compared(self, compared: list) -> None:
+        """The RunSeries being compared (none: the board's own run alone). While comparing, the plot
+        is shown when any of them has an accuracy, even when the board's own run has none."""
+        self._compared = list(compared)
+        shown = any(len(series.accuracy) for series in compared) if compared else self._own_drawn
+        self._show_plot(shown)
 
     def _show_plot(self, shown: bool) -> None:
         """The plot takes room only when there is an accuracy to show: on a small screen an empty

@@ -244,6 +244,8 @@ class PlotBoard(QWidget):
         """Draw one tab, with the mode segments, changes and pauses at today's x positions (runs compared:
         a mode strip per run), the other tabs catching up when they are shown."""
         tab, run = self.plot_tabs[index], self.run_view()
+        if tab is self.training:  # the accuracy plot is there when a run drawn has an accuracy
+            self.training.accuracy.set_compared([overlay.series or self.series for overlay in self.overlays])
         if self.comparing:
             strips = compared_strips(self.overlays, run)
             for plot in tab.plots:

@@ -9,6 +9,8 @@ import numpy as np
 from geogui.engine.log_lines import batch_line
 from geogui.engine.metrics import EvalRecord, ModeChange
 from geogui.engine.samples import AccuracyRecord
+from geogui.gui.plotdata.run_series import RunSeries
+from geogui.gui.plots.overlays import Overlay
 from geogui.rundir.reader import parse_columns
 
 from tests.gui.conftest import synthetic_record
@@ -65,3 +67,20 @@ def test_a_run_without_accuracy_draws_no_curve_and_no_legend_entry(board):
     board.redraw()
     assert columns.eval_step.tolist() == [6.0] and len(board.series) == 6  # it opens as before
     assert _drawn(board) == [] and not _listed(board)
+
+
+def test_a_compared_runs_accuracy_is_shown_even_when_the_boards_own_run_has_none(board):
+    board.start_run(8, 4)
+    board.append([synthetic_record(step) for step in range(1, 7)])  # no accuracy of its own
+    other = RunSeries(8, 4)
+    other.append([synthetic_record(step) for step in range(1, 7)] + [AccuracyRecord(6, "geometric_fast", 3, 4, 0, 0.1)])
+    board.redraw()
+    assert not board.training.accuracy_plot.isVisible()
+    board.set_overlays([Overlay("other", other), Overlay("this")])
+    board.redraw()
+    assert board.training.accuracy_plot.isVisible()
+    drawn = [c for c in board.training.accuracy_plot.comparison.curves if c.yData is not None and len(c.yData)]
+    assert any(np.nanmax(c.yData) == 75.0 for c in drawn)
+    board.set_overlays([])
+    board.redraw()
+    assert not board.training.accuracy_plot.isVisible()  # back to the own run, which has none
