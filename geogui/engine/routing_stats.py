@@ -32,20 +32,21 @@ class LayerRouting:
 
 
 def layer_routing(slots: np.ndarray, routable: np.ndarray, capacity_factor: float, num_primary: int) -> LayerRouting:
-    """slots (L, E + G) routed slots per layer and expert; routable (L, E + G) bool."""
+    """slots (L, E + G) routed slots per layer and expert; routable (L, E + G) bool. A few numpy
+    calls on a 4 x 8 array (no errstate, no Python loop): it runs once per step on the host."""
     slots = np.asarray(slots, dtype=np.float64)
     routable = np.asarray(routable, dtype=bool)
-    total = slots.sum(axis=1, keepdims=True)
-    live = routable.sum(axis=1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = slots / total
-        utilization = np.where(routable, share * live, np.nan)
-        logs = np.log(np.where(routable & (share > 0), share, 1.0))
-        entropy = -(share * logs).sum(axis=1) / np.log(live[:, 0])
-        capacity = capacity_factor * total / num_primary
-        overflow = np.clip(slots[:, :num_primary] - capacity, 0.0, None).sum(axis=1) / total[:, 0]
-    entropy = np.where(live[:, 0] > 1, entropy, np.nan)  # one routable expert: no choice was made
-    return LayerRouting(utilization, entropy, np.nan_to_num(overflow, nan=0.0))
+    total = np.maximum(slots.sum(axis=1), 1.0)  # a batch always routes slots; 1 keeps 0 / 0 away
+    live = routable.sum(axis=1)
+    share = slots / total[:, None]
+    utilization = share * live[:, None]
+    utilization[~routable] = np.nan
+    logs = np.log(share, out=np.zeros_like(share), where=share > 0)
+    entropy = -(share * logs).sum(axis=1) / np.log(np.maximum(live, 2))
+    entropy[live < 2] = np.nan  # one routable expert: no choice was made
+    capacity = capacity_factor * total / num_primary
+    overflow = np.maximum(slots[:, :num_primary] - capacity[:, None], 0.0).sum(axis=1) / total
+    return LayerRouting(utilization, entropy, overflow)
 
 
 class DeadExperts:
