@@ -20,6 +20,12 @@ Prints, one per line, `name=value`:
   pixels, as every redraw does), painted, the heatmap alone filling a 1200 x 800 window (the most
   pixels it could have to paint); redraw_matrix_heatmap_ms: a 4 x 8 MatrixHeatmap of the same
   store's mean over its last 1,000 steps, computed, handed over and painted.
+- hover_rotation_maps_1e5_ms (target <= 33, the mouse is followed at 30 Hz): the Rotation tab of a
+  100,000-step geometric run (8 presentations x 4 angles), the mouse moved to another step: the
+  three maps looked up and redrawn, and the whole tab (1200 x 800) painted again, not just what
+  changed (an upper bound); redraw_rotation_tab_1e5_ms: the whole tab's redraw, painted;
+  compared_rotation_similarity_1e5_ms: the run's curve when it is compared, a value per row of the
+  plots' store looked up in the map store.
 - launch_to_visible_s (target <= 1.5): from starting the process to the window being exposed.
 
 Each measurement runs in its own subprocess with a private config and data directory.
@@ -181,6 +187,59 @@ def child_redraw_heatmap(steps: int, repeats: int) -> dict:
     return {"step_ms": step_ms, "matrix_ms": matrix_ms, "cells": heatmap.drawn.cells, "bin_size": store.bin_size}
 
 
+def child_rotation_tab(steps: int, repeats: int) -> dict:
+    import numpy as np
+    from PySide6.QtWidgets import QApplication
+
+    from geogui.gui.plotdata.run_series import BatchColumns
+    from geogui.gui.plots.board import PlotBoard
+    from geogui.gui.plots.rotation_tab import mean_rotation_similarity
+
+    app = QApplication([])
+    board = PlotBoard()
+    board.timer.stop()
+    board.resize(1200, 800)
+    board.show()
+    p, r, rng = 8, 4, np.random.default_rng(0)
+    board.start_run(p, r, max_rotation=2.0)
+    series, step = board.series, np.arange(1, steps + 1, dtype=np.float64)
+    angles = rng.uniform(-2, 2, (steps, p * r)).astype(np.float32)
+    hidden = rng.random((steps, p * p)).astype(np.float32)
+    ones = np.ones(steps)
+    series.append_batches(BatchColumns(step, step * 0.01, step * 128, ones * 0.01, ones, ones, ones, ones, ones,
+                                       angles, rng.dirichlet(np.ones(p), steps), rng.random((steps, 4)),
+                                       np.ones((steps, 5)), ones * 0.001, ["geometric"] * steps))
+    series.rotation.append(step, angles, hidden)
+    board.redraw()
+    board.tabs.setCurrentIndex(board.plot_tabs.index(board.rotation))
+    board.redraw()
+    app.processEvents()
+    viewport, plot = board.rotation.widget.viewport(), board.rotation.step_plot
+    hovered = iter(rng.uniform(1, steps, 10 * repeats))
+
+    def timed(update) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            update()
+            viewport.repaint()  # a synchronous paint: the cost the user waits for
+            times.append(time.perf_counter() - start)
+            app.processEvents()
+        return 1000 * statistics.median(times)
+
+    hover_ms = timed(lambda: board.show_crosshair(plot, next(hovered), 0.5))
+    board.hide_crosshair(board.rotation)
+    index = board.plot_tabs.index(board.rotation)
+    tab_ms = timed(lambda: board.redraw_tab(index))
+    similarity = []
+    for _ in range(5):
+        start = time.perf_counter()
+        mean_rotation_similarity(series)
+        similarity.append(time.perf_counter() - start)
+    return {"hover_ms": hover_ms, "tab_ms": tab_ms, "similarity_ms": 1000 * statistics.median(similarity),
+            "map_rows": len(series.rotation)}
+
+
 LAUNCH_PROBE = """
 import sys, time
 from PySide6.QtCore import QEvent, QObject
@@ -241,6 +300,8 @@ def main() -> None:
             out = child_window(settings_file, args.steps)
         elif kind == "redraw_heatmap":
             out = child_redraw_heatmap(int(rest[0]), int(rest[1]))
+        elif kind == "rotation_tab":
+            out = child_rotation_tab(int(rest[0]), int(rest[1]))
         else:
             out = child_redraw(int(rest[0]), int(rest[1]))
         print(json.dumps(out))
@@ -272,6 +333,10 @@ def print_redraw() -> None:
     heatmap = run_child([], "redraw_heatmap", "100000", "20")
     print(f"redraw_heatmap_4x8x1e5_ms={heatmap['step_ms']:.2f}")
     print(f"redraw_matrix_heatmap_ms={heatmap['matrix_ms']:.2f}")
+    rotation = run_child([], "rotation_tab", "100000", "20")
+    print(f"hover_rotation_maps_1e5_ms={rotation['hover_ms']:.2f}")
+    print(f"redraw_rotation_tab_1e5_ms={rotation['tab_ms']:.2f}")
+    print(f"compared_rotation_similarity_1e5_ms={rotation['similarity_ms']:.2f}")
 
 
 def run_child(extra: list[str], *child_args: str) -> dict:

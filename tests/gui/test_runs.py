@@ -28,6 +28,7 @@ from geogui.rundir.runlog import RunLog
 from geogui.engine.trainer import Trainer
 from geogui.gui.main_window import MainWindow
 from geogui.gui.plotdata.run_source import TORN_TAIL_NOTE
+from geogui.gui.plots.image_export import slug
 
 from .conftest import synthetic_record, tiny_settings
 
@@ -305,8 +306,9 @@ def test_export_csv_jsonl_summary_and_plot_images(window, tmp_path):
     assert "# Run exported" in (tmp_path / "out" / "summary.md").read_text()
 
     written = window.exports.export_plots_to(tmp_path / "img" / "plots.png")
-    assert [p.name for p in written] == ["plots-training.png", "plots-loss-terms.png", "plots-learning-rates.png",
-                                        "plots-experts.png", "plots-throughput.png"]
+    names = [p.name for p in written]
+    assert names == [f"plots-{slug(tab.title)}.png" for tab in window.plots.plot_tabs]  # a file per tab, in order
+    assert {"plots-training.png", "plots-loss-terms.png", "plots-throughput.png", "plots-rotation.png"} <= set(names)
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
     loss = dict(window.plots.plot_items())["Training: Loss"]
     [svg] = window.exports.export_plots_to(tmp_path / "img" / "loss.svg", loss)

@@ -23,6 +23,7 @@ from geogui.engine.samples import AccuracyRecord
 from geogui.gui.plotdata.growable import GrowableArray
 from geogui.gui.plotdata.level_of_detail import DEFAULT_CAPACITY, LevelOfDetail
 from geogui.gui.plotdata.loss_terms import LOSS_TERMS, computed_only, terms_of_columns, terms_of_records
+from geogui.gui.plotdata.rotation_series import MAP_CAPACITY, RotationSeries
 from geogui.gui.plotdata.smoothing import DEFAULT_WEIGHT, ColumnsEma, SegmentedEma, debiased_ema, debiased_ema_columns
 
 if TYPE_CHECKING:
@@ -106,6 +107,8 @@ class RunSeries:
         self.segments: list[ModeSegment] = []
         self.mode_changes: list[ModeChange] = []
         self.pauses: list[int] = []  # the step after which training paused, once per pause
+        # Per step, for the Rotation tab's maps: the angles and the hidden-state similarity (bin means).
+        self.rotation = RotationSeries(presentations, rotation_dimensions, min(capacity, MAP_CAPACITY))
 
     def __len__(self) -> int:
         """Rows held (every batch's, or two per bin once the store has coarsened)."""
@@ -122,8 +125,9 @@ class RunSeries:
 
     def nbytes(self) -> int:
         """Bytes the series holds (the batch columns' buffers and the evaluation columns)."""
-        return self.store.nbytes() + sum(c.nbytes() for c in (self.eval_step, self.eval_loss, self.nonfinite_step,
-                                                              self.accuracy_step, self.accuracy))
+        return self.store.nbytes() + self.rotation.nbytes() + sum(
+            c.nbytes() for c in (self.eval_step, self.eval_loss, self.nonfinite_step, self.accuracy_step,
+                                 self.accuracy))
 
     def mean_batch_ms(self, mode: str | None = None) -> float:
         """The mean batch time (ms) of every batch trained in `mode` (all modes: None), exactly."""
@@ -174,6 +178,13 @@ class RunSeries:
             return steps
         return np.interp(steps, self.step.view(), self.x_column(axis).view())
 
+    def step_at_x(self, axis: str, x: float) -> float | None:
+        """The step at `x` on `axis`, interpolated between batches (the inverse of x_at_steps); None
+        without batches."""
+        if not len(self):
+            return None
+        return float(x) if axis == "step" else float(np.interp(x, self.x_column(axis).view(), self.step.view()))
+
     def accuracy_per_row(self) -> np.ndarray:
         """Each row's latest accuracy (NaN before the first, and in a mode segment that has none
         yet): a step curve of one value per batch, for comparing runs."""
@@ -217,6 +228,7 @@ class RunSeries:
             loss_terms=terms_of_records(batches), penalty_weight=np.array([r.penalty_weight for r in batches]),
             mode=[r.mode for r in batches],
         ))
+        self.rotation.append_records(batches)
 
     def append_batches(self, batches: "BatchColumns") -> None:
         """Consecutive batches of one mode segment (or of the segments already added), as columns."""
@@ -282,6 +294,7 @@ class RunSeries:
                 start = stop
             if change is not None:
                 add_mode_change(change)
+        self.rotation.extend_columns(columns)
         self.add_events(columns.events)
 
     def extend_records(self, records: list[LoggedRecord]) -> None:

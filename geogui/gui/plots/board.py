@@ -30,6 +30,7 @@ from geogui.gui.plots.overlays import Overlay, compared_strips
 from geogui.gui.plots.plot import Plot
 from geogui.gui.plots.plotted_batch import PlottedBatch
 from geogui.gui.plots.redraw_budget import RedrawBudget
+from geogui.gui.plots.rotation_tab import RotationTab
 from geogui.gui.plots.start_hint import StartHint
 from geogui.gui.plots.tabs import ANGLE_NORMS, ExpertsTab, LearningRatesTab, Tab, ThroughputTab, TrainingTab
 
@@ -43,10 +44,11 @@ IMAGE_FILTERS = {"PNG image (*.png)": ".png", "SVG drawing (*.svg)": ".svg"}
 
 class PlotBoard(QWidget):
     """All plots of a run in tabs: Training (batch time, loss, rotation angles), Loss terms, Learning
-    rates, Experts and Throughput."""
+    rates, Experts, Throughput and Rotation (maps of one step)."""
 
     redrawn = Signal(int)  # batches plotted after a redraw
     batch_plotted = Signal(object)  # BatchRecord: the newest batch, once a redraw has drawn it
+    step_hovered = Signal(object)  # the step (float) under the mouse on any plot; None once it left them
 
     def __init__(self, parent: QWidget | None = None, refresh_hz: float = REFRESH_HZ) -> None:
         super().__init__(parent)
@@ -66,8 +68,10 @@ class PlotBoard(QWidget):
         self.learning_rates = LearningRatesTab(self.budget, x_label)
         self.experts = ExpertsTab(self.budget, x_label)
         self.throughput = ThroughputTab(self.budget, x_label)
+        self.rotation = RotationTab(self.budget, x_label)
         self.plot_tabs: list[Tab] = [self.training, self.loss_terms, self.learning_rates, self.experts,
-                                     self.throughput]
+                                     self.throughput, self.rotation]
+        self.step_hovered.connect(self.rotation.show_step)
         self.batch_time_plot = self.training.batch_time_plot  # every plot's x follows this one
         for tab in self.plot_tabs:
             self.tabs.addTab(tab.page, tab.title)
@@ -138,8 +142,10 @@ class PlotBoard(QWidget):
             self.readout.clear(self.all_plots)
 
     # -- feeding ----------------------------------------------------------------------------------
-    def start_run(self, presentations: int, rotation_dimensions: int, expert_names: tuple[str, ...] = ()) -> None:
-        """Clear every plot and size the per-presentation curves for a new run."""
+    def start_run(self, presentations: int, rotation_dimensions: int, expert_names: tuple[str, ...] = (),
+                  max_rotation: float | None = None) -> None:
+        """Clear every plot and size the per-presentation curves for a new run (whose angles are at
+        most `max_rotation`, when known)."""
         self.series = RunSeries(presentations, rotation_dimensions, smoothing=self.smoothing.value())
         self.plotted_batch.clear()
         for plot in self.all_plots:
@@ -147,6 +153,7 @@ class PlotBoard(QWidget):
         self.readout.clear(self.all_plots)  # it read the run that was shown before
         for tab in self.plot_tabs:
             tab.start_run(self.series, expert_names)
+        self.rotation.set_max_rotation(max_rotation)
         self.has_run = True
         self._show_comparison()
         self._redraw_everything()
@@ -251,6 +258,7 @@ class PlotBoard(QWidget):
             for plot in tab.plots:
                 plot.mode_marks.set_marks(strips=strips)
                 plot.comparison.draw(self.overlays, run)
+            tab.draw_compared(run)
         else:
             bands, marks = marks_of(run)
             pauses = pauses_of(run)
@@ -314,11 +322,13 @@ class PlotBoard(QWidget):
     def show_crosshair(self, plot: Plot, x: float, y: float) -> str:
         """A vertical line at x on every plot of the tab (they share x), and the readout of the curve
         of `plot` nearest to (x, y) in view coordinates. Returns the readout."""
+        self.step_hovered.emit(self.series.step_at_x(self.x_kind, x))
         return self.readout.show_at(self.tab_of(plot).plots, plot, x, y, X_AXES[self.x_kind])
 
     def hide_crosshair(self, tab: Tab) -> None:
         """The mouse left the tab's plots: no line, and no readout of a point no longer pointed at."""
         self.readout.clear(tab.plots)
+        self.step_hovered.emit(None)
 
     # -- data and images --------------------------------------------------------------------------
     def plot_items(self) -> list[tuple[str, Plot]]:

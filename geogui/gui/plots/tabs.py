@@ -78,6 +78,10 @@ class Tab:
     def draw(self, run: RunView) -> None:
         raise NotImplementedError
 
+    def draw_compared(self, run: RunView) -> None:
+        """While runs are compared (each plot draws their curves): what else the tab shows of `run`, the
+        board's own (most tabs show nothing else)."""
+
 
 def _remove(plot: Plot, curves: list[pg.PlotDataItem]) -> None:
     for curve in curves:
