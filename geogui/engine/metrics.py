@@ -195,6 +195,7 @@ class RunStarted:
     # held-out question in the training format) and that question's answer ("" and None for plain text).
     heldout_prompt: str = ""
     heldout_answer: str | None = None
+    max_rotation: float | None = None  # the bound of the rotation angles (model settings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,6 +199,7 @@ class Trainer:
             presentations=settings.model.presentations, rotation_dimensions=settings.model.rotation_dimensions,
             expert_names=settings.model.expert_names, start_step=state.step, heldout_prompt=samples.prompt,
             heldout_answer=samples.question.answer if samples.question is not None else None,
+            max_rotation=settings.model.max_rotation,
         )
         if choice.fallback_reason:
             yield RunEvent(state.step, "device_fallback", choice.fallback_reason)

@@ -124,6 +124,7 @@ def test_opening_a_finished_run_redraws_its_plots_from_disk(window):
         [np.linalg.norm(r["rotation_angles"][1]) for r in logged])
     assert window.status.run_state.text() == "done: finished"
     assert window.status.progress.value() == 24
+    assert window.plots.rotation.max_rotation == read_meta(path).model_settings().max_rotation  # the angles' scale
     assert window.notes == []
 
 

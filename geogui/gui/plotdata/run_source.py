@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from geogui.engine.metrics import LoggedRecord
 from geogui.gui.plotdata.run_series import RunSeries
@@ -23,19 +24,25 @@ from geogui.rundir.columns import NO_WIDTHS, Cancel, Progress, RunColumns
 from geogui.rundir.layout import META_FILE, METRICS_FILE, RunLogError
 from geogui.rundir.meta import RunMeta, RunStatus, read_meta
 from geogui.rundir.reader import MetricsReader, column_widths
+from geogui.settings import ModelSettings
 
 
-@dataclass(frozen=True)
-class RunShape:
+class RunShape(NamedTuple):
+    """What the plots size themselves by: `PlotBoard.start_run(*shape)`."""
+
     presentations: int
     rotation_dimensions: int
     expert_names: tuple[str, ...] = ()
+    max_rotation: float | None = None  # the angles' bound, when the settings are known
+
+
+def shape_of_model(model: ModelSettings) -> RunShape:
+    return RunShape(model.presentations, model.rotation_dimensions, model.expert_names, model.max_rotation)
 
 
 def shape_from_meta(meta: RunMeta) -> RunShape:
     """The run's shape as its settings give it; ValueError when they have no usable model."""
-    model = meta.model_settings()
-    return RunShape(model.presentations, model.rotation_dimensions, model.expert_names)
+    return shape_of_model(meta.model_settings())
 
 
 def shape_from_columns(columns: RunColumns) -> RunShape:
