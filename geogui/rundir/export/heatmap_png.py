@@ -17,6 +17,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -48,12 +49,15 @@ class ColourScale:
     name: str
 
     def table(self) -> np.ndarray:
-        """(TABLE_SIZE, 3) uint8: the stops interpolated linearly."""
-        stops = np.asarray(self.stops, dtype=np.float64)
-        at = np.linspace(0.0, 1.0, TABLE_SIZE)
-        knots = np.linspace(0.0, 1.0, len(stops))
-        return np.stack([np.interp(at, knots, stops[:, channel]) for channel in range(3)], axis=1).round().astype(
-            np.uint8)
+        """(TABLE_SIZE, 3) uint8: the stops interpolated linearly (a copy: callers may write to it)."""
+        return _table(self.stops).copy()
+
+
+@lru_cache(maxsize=8)
+def _table(stops: tuple[tuple[int, int, int], ...]) -> np.ndarray:
+    colours = np.asarray(stops, dtype=np.float64)
+    at, knots = np.linspace(0.0, 1.0, TABLE_SIZE), np.linspace(0.0, 1.0, len(colours))
+    return np.stack([np.interp(at, knots, colours[:, channel]) for channel in range(3)], axis=1).round().astype(np.uint8)
 
 
 UTILIZATION = ColourScale(_CET_D1, 0.0, 2.0, "CET-D1")
@@ -64,7 +68,7 @@ def cell_colours(values: np.ndarray, scale: ColourScale) -> np.ndarray:
     """(rows, cols) values -> (rows, cols, 3) uint8, indexed as the app's heatmaps index their table:
     `low` and below the first colour, `high` and above the last, NaN grey."""
     values = np.asarray(values, dtype=np.float32)
-    table = scale.table()
+    table = _table(scale.stops)
     scaled = (values - np.float32(scale.low)) * np.float32(len(table) / (scale.high - scale.low))
     missing = np.isnan(scaled)
     index = np.clip(np.where(missing, 0, scaled), 0, len(table) - 1).astype(np.intp)
