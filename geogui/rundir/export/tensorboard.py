@@ -25,7 +25,8 @@ side by side in `tensorboard --logdir LOGDIR`. Each record becomes, at its step:
 - the settings, flattened to `section.field`, as hparams.
 
 TensorBoard stores scalars as float32; a value that was not finite (null in metrics.jsonl) is
-written as NaN, so every record keeps its point.
+written as NaN, so every record keeps its point (a dormant ghost's utilization, which could not
+be measured, has none). A batch's scalars are the values of one event.
 """
 
 from __future__ import annotations
