@@ -1,7 +1,6 @@
 import csv
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,6 +13,7 @@ from geogui.rundir.runlog import RunLog
 from geogui.engine.trainer import Trainer
 
 from tests.conftest import tiny_settings
+from tests.rundir.synthetic_run import synthetic_run
 
 
 @pytest.fixture(scope="module")
@@ -81,34 +81,6 @@ def test_export_errors_are_one_line(run_dir, tmp_path, capsys):
     assert "meta.json: missing" in capsys.readouterr().err
 
 
-def synthetic_run(path, batches: int):
-    """A run of the default model's shape written by the RunLog (compact lines and their cache), in
-    three modes, evaluated every 100 steps, with a non-finite loss among them."""
-    from geogui.engine.metrics import EvalRecord, ModeChange
-    from geogui.settings import Settings
-
-    rng = np.random.default_rng(batches)
-    settings = Settings()
-    log = RunLog(path, settings)
-    modes = ("standard", "geometric", "geometric_fast")
-    for step in range(1, batches + 1):
-        mode = modes[(step - 1) * 3 // batches]
-        if step > 1 and mode != modes[(step - 2) * 3 // batches]:
-            log.write(ModeChange(step, mode, 0.001, modes[(step - 2) * 3 // batches], 0.001))
-        loss = float("nan") if step == 7 else float(np.float32(3 + rng.random()))
-        log.write(BatchRecord(
-            step=step, epoch=step * 1e-4, mode=mode, penalty_weight=0.001, batch_time_s=0.02 + 0.01 * rng.random(),
-            data_time_s=1e-4, loss=loss, task_loss=loss, aux_loss=0.01, penalty=0.0, orthogonality=0.0,
-            specialization=0.0, lr_model=3e-4 * rng.random(), lr_rotation=0.0,
-            rotation_angles=None if mode == "standard" else rng.normal(0, 0.5, (8, 4)).astype(np.float32).astype(float),
-            expert_load=rng.dirichlet(np.ones(8)), ghost_activation=rng.random(4), saturation=0.01,
-            tokens_per_s=1e5 * (1 + rng.random()), tokens_seen=step * 512, memory_bytes=5e8, wall_time_s=step * 0.02))
-        if step % 100 == 0:
-            log.write(EvalRecord(step, 3.0 - step * 1e-5, 20.0))
-    log.close("stopped")
-    return path
-
-
 def test_csv_is_the_records_written_out(tmp_path):
     """The CSV made from the run's columns holds exactly what the records hold."""
     run = synthetic_run(tmp_path / "run", 600)
@@ -119,8 +91,12 @@ def test_csv_is_the_records_written_out(tmp_path):
     expected = []
     for r in (r for r in records if r["kind"] == "batch"):
         angles = [a for row in r["rotation_angles"] for a in row] if r["rotation_angles"] else [None] * 32
+        utilization = [u for row in r["expert_utilization"] for u in row] if r["expert_utilization"] else [None] * 32
+        similarity = [r["hidden_similarity"][p][q] for p in range(8) for q in range(p + 1, 8)] \
+            if r["hidden_similarity"] else [None] * 28
         expected.append([*(r.get(c) for c in SCALAR_COLUMNS), evals.get(r["step"]), *angles, *r["expert_load"],
-                         *r["ghost_activation"]])
+                         *r["ghost_activation"], *utilization, *(r["routing_entropy"] or [None] * 4),
+                         *(r["layer_overflow"] or [None] * 4), *similarity])
     with open(out, newline="") as handle:
         rows = list(csv.reader(handle))[1:]
     assert rows == [["" if v is None else str(v) for v in row] for row in expected]
@@ -132,13 +108,14 @@ def test_csv_is_the_records_written_out(tmp_path):
 
 
 def test_exports_hold_no_python_object_per_batch(tmp_path, monkeypatch):
-    """The app exports a live run every few minutes: a long run must not need a dict per batch
-    (about 4.5 KB each), which the allocator then keeps, so the process grows with the run. What
-    an export holds per batch is the columns (330 bytes, twice while they are read); the JSON is
-    parsed a chunk at a time."""
+    """The app exports a live run every few minutes: a long run must not need a record per batch
+    (6 KB each with the routing numbers), which the allocator then keeps, so the process grows with
+    the run. What an export holds per batch is the columns (746 bytes at the default model, about
+    2.4 times that while they are read); the JSON is parsed a chunk at a time."""
     import tracemalloc
 
     from geogui.rundir import reader, segments
+    from geogui.rundir.reader import read_columns
 
     monkeypatch.setattr(reader, "CHUNK_BYTES", 1 << 20)  # a few chunks at this length, as a long run has
     monkeypatch.setattr(segments, "SEGMENT_BYTES", 1 << 20)
@@ -153,6 +130,12 @@ def test_exports_hold_no_python_object_per_batch(tmp_path, monkeypatch):
         finally:
             tracemalloc.stop()
 
+    def per_batch(export) -> float:
+        return (peak(18_000, export) - peak(6_000, export)) / 12_000
+
+    column_bytes = read_columns(runs[6_000]).nbytes() / 6_000
+    reading = per_batch(read_columns)
+    assert reading < 3 * column_bytes, f"reading the columns: {reading:.0f} bytes per batch"
     for export in (lambda run: write_csv(run, run / "out.csv"), run_summary):
-        per_batch = (peak(18_000, export) - peak(6_000, export)) / 12_000
-        assert per_batch < 1_500, f"{per_batch:.0f} bytes per batch"  # records: 3,000 and more
+        held = per_batch(export)
+        assert held < 1.1 * reading, f"{held:.0f} bytes per batch; reading the columns: {reading:.0f}"

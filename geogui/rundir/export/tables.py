@@ -9,6 +9,16 @@ steps where an evaluation ran, and so does `accuracy` (the share of held-out ans
 a column only runs that measured it have. `--samples` writes the run's samples.jsonl as a CSV
 (`samples_table`).
 
+The per-layer routing numbers come last (`routing_header`), in this order: `util_l<layer>_<expert>`
+(utilization, layer-major: util_l0_E0 … util_l0_G3, util_l1_E0, …), `entropy_l<layer>`,
+`overflow_l<layer>`, then `hsim_<p>_<q>`, the presentations' hidden similarity, only for p < q
+(hsim_E0_E1, hsim_E0_E2, … hsim_G2_G3, row by row): the matrix is symmetric with 1 on its diagonal.
+Their cells are empty where a batch has no such number: routing in `geometric` (forced) and in runs
+logged before it was measured, a dormant ghost's utilization, the similarity outside `geometric`.
+The log keeps them to 3 decimals (`log_lines.ROUTING_DECIMALS`), and so does the CSV.
+The summary gives, per MoE layer, the mean routing entropy and overflow and the experts reported
+dead, and per geometric segment the mean off-diagonal hidden similarity (`routing_summary`).
+
 The CSV and the summary are made from the run's columns (`reader.read_columns`: a few hundred bytes per
 batch, read from the cache the log keeps), not from a dict per batch: the app exports the run it is
 training, and a dict per batch (4.5 KB) for a run of 200,000 batches would be most of a gigabyte
@@ -30,7 +40,8 @@ import numpy as np
 from geogui.engine.log_lines import DEVICE_FLOAT32
 from geogui.rundir.columns import MATRIX_FIELDS, RunColumns
 from geogui.rundir.export.errors import ExportError
-from geogui.rundir.export.names import angle_names
+from geogui.rundir.export.names import angle_names, similarity_names, similarity_pairs, utilization_names
+from geogui.rundir.export.routing_summary import routing_summary, routing_summary_lines
 from geogui.rundir.export.samples_table import SAMPLES_FORMAT, accuracy_summary, accuracy_summary_lines, write_samples
 from geogui.rundir.export.tensorboard import TensorBoardUnavailable, write_tensorboard
 from geogui.rundir.meta import RunMeta, read_meta
@@ -59,7 +70,14 @@ def csv_header(model: ModelSettings, accuracy: bool = False) -> list[str]:
     experts, ghosts = _names(model)
     angle_columns = [f"angle_{name}" for name in angle_names(model)]
     return [*SCALAR_COLUMNS, "eval_loss", *(["accuracy"] if accuracy else []), *angle_columns,
-            *(f"load_{e}" for e in experts), *(f"ghost_{g}" for g in ghosts)]
+            *(f"load_{e}" for e in experts), *(f"ghost_{g}" for g in ghosts), *routing_header(model)]
+
+
+def routing_header(model: ModelSettings) -> list[str]:
+    """The per-layer routing columns, in the order the CSV has them (see the module docstring)."""
+    layers = range(model.n_layers)
+    return [*(f"util_{name}" for name in utilization_names(model)), *(f"entropy_l{layer}" for layer in layers),
+            *(f"overflow_l{layer}" for layer in layers), *(f"hsim_{name}" for name in similarity_names(model))]
 
 
 def _cells(values: np.ndarray) -> list:
@@ -77,9 +95,9 @@ def _float32_cells(matrix: np.ndarray, widened: bool) -> list[list]:
 def csv_rows(model: ModelSettings, columns: RunColumns) -> Iterator[list[Any]]:
     """One row per batch, made CSV_CHUNK_ROWS at a time from the run's columns: an export holds the
     columns (a few hundred bytes a batch) and one chunk of rows, never a Python object per batch."""
-    experts, ghosts = _names(model)
-    widths = (model.presentations * model.rotation_dimensions, len(experts), len(ghosts))
-    matrices = [_fit(getattr(columns, name), width) for name, width in zip(MATRIX_FIELDS, widths)]
+    matrices = [_fit(getattr(columns, name), width) for name, width in zip(MATRIX_FIELDS, matrix_widths(model))]
+    upper = [p * model.presentations + q for p, q in similarity_pairs(model)]
+    matrices[MATRIX_FIELDS.index("hidden_similarity")] = matrices[MATRIX_FIELDS.index("hidden_similarity")][:, upper]
     eval_loss = dict(zip(columns.eval_step.tolist(), _cells(columns.eval_loss)))
     accuracy = dict(zip(columns.accuracy_step.tolist(), _cells(columns.accuracy)))
     accuracy_cells = (lambda step: [accuracy.get(step)]) if columns.accuracies else (lambda step: [])
@@ -90,15 +108,22 @@ def csv_rows(model: ModelSettings, columns: RunColumns) -> Iterator[list[Any]]:
         for name in ("step", "tokens_seen"):
             cells[name] = [None if value is None else int(value) for value in cells[name]]
         cells["mode"] = [columns.modes[code] for code in columns.mode[rows].tolist()]
-        angles, loads, ghost = (_float32_cells(matrix[rows], name in DEVICE_FLOAT32)
-                                for matrix, name in zip(matrices, MATRIX_FIELDS))
+        wide = [_float32_cells(matrix[rows], name in DEVICE_FLOAT32) for matrix, name in zip(matrices, MATRIX_FIELDS)]
         for i, step in enumerate(cells["step"]):
             yield [*(cells[name][i] for name in SCALAR_COLUMNS), eval_loss.get(step), *accuracy_cells(step),
-                   *angles[i], *loads[i], *ghost[i]]
+                   *(cell for matrix in wide for cell in matrix[i])]
+
+
+def matrix_widths(model: ModelSettings) -> tuple[int, ...]:
+    """The width of each of MATRIX_FIELDS at `model`'s shape."""
+    experts = len(model.expert_names)
+    return (model.presentations * model.rotation_dimensions, experts, experts - model.num_experts,
+            model.n_layers * experts, model.n_layers, model.n_layers, model.presentations ** 2)
 
 
 def _fit(matrix: np.ndarray, width: int) -> np.ndarray:
-    # A run that never had a kind of value (a standard-only run has no angles) still has its columns.
+    # A run that never had a kind of value (a standard-only run has no angles, a run logged before
+    # the routing numbers has none of them) still has its columns.
     if matrix.shape[1] == width:
         return matrix
     return np.full((len(matrix), width), np.nan, dtype=np.float32)
@@ -168,6 +193,7 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
         "best_eval_step": int(columns.eval_step[best]) if best is not None else None,
         "final_loss": last_loss if math.isfinite(last_loss) else None,
         "accuracy_per_mode": accuracy_summary(columns.accuracies),
+        **routing_summary(columns),
     }
 
 
@@ -183,6 +209,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         ratio = summary["ratio_to_standard"].get(mode)
         lines.append(f"| {mode} | {summary['batches_per_mode'][mode]} | {seconds * 1e3:.1f} | "
                      f"{'' if ratio is None else f'{ratio:.2f}'} |")
+    lines += routing_summary_lines(summary)
     return "\n".join(lines) + "\n"
 
 
