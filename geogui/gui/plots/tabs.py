@@ -41,6 +41,8 @@ class Tab:
         if controls:
             row = QHBoxLayout()
             for widget in controls:
+                if isinstance(widget, QLabel):  # a note wraps rather than widen the window past a small screen
+                    widget.setWordWrap(True)
                 row.addWidget(widget)
             row.addStretch(1)
             column.addLayout(row)
