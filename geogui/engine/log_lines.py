@@ -1,8 +1,8 @@
 """How each record is written as one metrics.jsonl line and read back (`record_from_json`).
 
 A batch (`batch_line`): an overnight run logs a million batches, so the line is compact: at the
-default model about 800 bytes in standard, 1,200 in geometric_fast (angles) and 1,300 in geometric
-(the presentations' similarity), a third of the long form's:
+default model about 755 bytes in standard, 1,130 in geometric_fast (angles) and 1,255 in geometric
+(the presentations' similarity), about half the long form's:
 - every float is the shortest decimal that reads back as the same float32. The device computes the
   loss terms and the angles in float32 (`DEVICE_FLOAT32`), so for them nothing is lost: reading a
   line back (`normalize_line`) gives exactly the float64 the trainer had. The host's own values
