@@ -14,7 +14,7 @@ steps and the real run's mode change. Each N is written twice:
   same `SegmentWriter` the RunLog uses.
 
 Printed, `name=value`, per N (each open in a fresh process, memory after `gc.collect()`):
-- bytes_per_step_long, bytes_per_step_compact: metrics.jsonl size / N (target compact <= 1,000);
+- bytes_per_step_long, bytes_per_step_compact: metrics.jsonl size / N (target compact <= 1,450: a geometric line carries the 8 x 8 hidden similarity);
 - before_open_s, before_rss_added_mb, before_bytes_per_step: the loader before columns (the
   typed records of `read_typed_records`, plus its bad-line count), on `long-N`; only up to
   --before-max steps (a million would need about 6 GB);

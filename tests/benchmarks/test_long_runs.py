@@ -20,7 +20,8 @@ def test_long_runs_prints_every_figure(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(out.read_text())["3000"]
-    assert figures["bytes_per_step_compact"] < 1000 < figures["bytes_per_step_long"]
+    # the geometric lines carry the 8 x 8 hidden similarity since the per-layer routing numbers
+    assert figures["bytes_per_step_compact"] < 1450 < figures["bytes_per_step_long"]
     assert figures["open_compact_s"] > 0 and figures["before_open_s"] > 0
     assert figures["open_compact_tracemalloc_mb"] < figures["before_rss_added_mb"]
     assert "open_compact_bytes_per_step_3000=" in done.stdout

@@ -21,6 +21,12 @@ def make(qtbot, **run) -> MainWindow:
 
 def test_a_live_penalty_weight_is_the_runs_only_and_the_next_start_uses_the_users(qtbot):
     window = make(qtbot, steps=100_000, penalty_weight=0.001)
+    # No ghost wakes and no expert is reported dead in this run: either notice would take the status
+    # bar from the message this test reads (on a loaded machine the run gets that far).
+    settings = window.panel.settings()
+    window.panel.set_settings(settings.model_copy(update={
+        "model": settings.model.model_copy(update={"ghost_patience": 100_000}),
+        "run": settings.run.model_copy(update={"dead_expert_steps": 0})}))
     assert window.start_run()
     qtbot.waitUntil(lambda: len(window.plots.series) >= 2, timeout=TIMEOUT_MS)
     with qtbot.waitSignal(window.session.worker.mode_changed, timeout=TIMEOUT_MS):
