@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QWidget
 from geogui.engine.metrics import BatchRecord, EvalRecord, LoggedRecord, ModeChange, RunEvent, RunFinished, RunStarted
 from geogui.gui.followed_run import FollowedRun
 from geogui.gui.panel_during_run import PanelDuringRun
-from geogui.gui.plotdata.run_source import LoadedRun, load_run, shape_from_meta
+from geogui.gui.plotdata.run_source import LoadedRun, load_run, shape_from_meta, shape_of_model
 from geogui.gui.plots.board import PlotBoard
 from geogui.gui.settings_form.panel import SettingsPanel
 from geogui.gui.steering import MODE_FIELD, PENALTY_FIELD, RunState, Steering, steering_for
@@ -166,7 +166,7 @@ class RunController(QObject):
         self._stop_following()
         self.set_current_run(resume_dir)
         self.notes = []
-        self.plots.start_run(settings.model.presentations, settings.model.rotation_dimensions)
+        self.plots.start_shaped(shape_of_model(settings.model))
         self.status.reset()
         session = TrainingSession(settings, self._metrics_interval_s, self, resume_dir, make_driver=make_driver)
         # Bound methods of this QObject: the worker's signals arrive in the GUI thread.
@@ -321,7 +321,7 @@ class RunController(QObject):
 
     def _show_loaded(self, path: Path, run: LoadedRun) -> None:
         self._stop_following()
-        self.plots.start_run(run.shape.presentations, run.shape.rotation_dimensions, run.shape.expert_names)
+        self.plots.start_shaped(run.shape)
         self.status.reset()
         self.status.show_total(run.total_steps)
         self.plots.load_columns(run.columns)
@@ -339,7 +339,7 @@ class RunController(QObject):
             self.warning.emit("Cannot follow the run", f"{path / 'meta.json'}: no usable model settings")
             return False
         self.followed = FollowedRun(path, shape, self._stall_after_s)
-        self.plots.start_run(shape.presentations, shape.rotation_dimensions, shape.expert_names)
+        self.plots.start_shaped(shape)
         self.status.reset()
         self.status.show_total(meta.planned_steps)
         self.set_current_run(path, "running")
@@ -362,7 +362,7 @@ class RunController(QObject):
             self._set_notes([update.meta_error])
         if update.reset:  # a resume superseded records: plot the run again as it now stands
             shape = followed.shape
-            self.plots.start_run(shape.presentations, shape.rotation_dimensions, shape.expert_names)
+            self.plots.start_shaped(shape)
         if update.fresh:
             columns = update.columns
             self.plots.load_columns(columns)

@@ -23,6 +23,7 @@ from geogui.rundir.columns import NO_WIDTHS, Cancel, Progress, RunColumns
 from geogui.rundir.layout import META_FILE, METRICS_FILE, RunLogError
 from geogui.rundir.meta import RunMeta, RunStatus, read_meta
 from geogui.rundir.reader import MetricsReader, column_widths
+from geogui.settings import ModelSettings
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,16 @@ class RunShape:
     presentations: int
     rotation_dimensions: int
     expert_names: tuple[str, ...] = ()
+    saturation_threshold: float | None = None  # model.saturation_threshold; None where the settings are unknown
 
 
 def shape_from_meta(meta: RunMeta) -> RunShape:
     """The run's shape as its settings give it; ValueError when they have no usable model."""
-    model = meta.model_settings()
-    return RunShape(model.presentations, model.rotation_dimensions, model.expert_names)
+    return shape_of_model(meta.model_settings())
+
+
+def shape_of_model(model: ModelSettings) -> RunShape:
+    return RunShape(model.presentations, model.rotation_dimensions, model.expert_names, model.saturation_threshold)
 
 
 def shape_from_columns(columns: RunColumns) -> RunShape:

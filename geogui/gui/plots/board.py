@@ -18,6 +18,7 @@ from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent
 from geogui.gui.dialog_folders import DialogKind, ask_save_path
 from geogui.gui.plotdata.export_table import PlotDataError, write_plot_data
 from geogui.gui.plotdata.run_series import RunSeries
+from geogui.gui.plotdata.run_source import RunShape
 from geogui.gui.plotdata.shown_series import X_AXES, RunView, ShownSeries
 from geogui.gui.plots.controls import SmoothingSlider
 from geogui.gui.plots.count_axis import COUNTED_X
@@ -30,7 +31,9 @@ from geogui.gui.plots.overlays import Overlay, compared_strips
 from geogui.gui.plots.plot import Plot
 from geogui.gui.plots.plotted_batch import PlottedBatch
 from geogui.gui.plots.redraw_budget import RedrawBudget
+from geogui.gui.plots.routing import RoutingTab
 from geogui.gui.plots.start_hint import StartHint
+from geogui.gui.plots.step_heatmap import StepHeatmap
 from geogui.gui.plots.tabs import ANGLE_NORMS, ExpertsTab, LearningRatesTab, Tab, ThroughputTab, TrainingTab
 
 # Also importable from here, where they used to live (the Runs panel reads mode labels from here).
@@ -43,7 +46,7 @@ IMAGE_FILTERS = {"PNG image (*.png)": ".png", "SVG drawing (*.svg)": ".svg"}
 
 class PlotBoard(QWidget):
     """All plots of a run in tabs: Training (batch time, loss, rotation angles), Loss terms, Learning
-    rates, Experts and Throughput."""
+    rates, Experts, Routing and Throughput."""
 
     redrawn = Signal(int)  # batches plotted after a redraw
     batch_plotted = Signal(object)  # BatchRecord: the newest batch, once a redraw has drawn it
@@ -65,9 +68,10 @@ class PlotBoard(QWidget):
         self.loss_terms = LossTermsTab(self.budget, x_label)
         self.learning_rates = LearningRatesTab(self.budget, x_label)
         self.experts = ExpertsTab(self.budget, x_label)
+        self.routing = RoutingTab(self.budget, x_label)
         self.throughput = ThroughputTab(self.budget, x_label)
         self.plot_tabs: list[Tab] = [self.training, self.loss_terms, self.learning_rates, self.experts,
-                                     self.throughput]
+                                     self.routing, self.throughput]
         self.batch_time_plot = self.training.batch_time_plot  # every plot's x follows this one
         for tab in self.plot_tabs:
             self.tabs.addTab(tab.page, tab.title)
@@ -75,6 +79,7 @@ class PlotBoard(QWidget):
             for plot in tab.plots:
                 self._wire(tab, plot)
         self.training.angle_view.currentIndexChanged.connect(self._on_angle_view)
+        self.routing.utilization_map.hovered.connect(self.readout.show_text)  # a heatmap of cells, not curves
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self._lay_out()
         self.has_run = False  # False until a run is shown, and again once it is deleted
@@ -173,8 +178,13 @@ class PlotBoard(QWidget):
         self.series.add_mode_change(change)
         self._mark_stale()
 
+    def start_shaped(self, shape: RunShape) -> None:
+        """`start_run` for a run of `shape`, whose saturation threshold the Routing tab draws (until the next shape)."""
+        self.routing.set_saturation_threshold(shape.saturation_threshold)
+        self.start_run(shape.presentations, shape.rotation_dimensions, shape.expert_names)
+
     def add_event(self, event: RunEvent) -> None:
-        """A run's event as it happens: a pause is marked on every plot."""
+        """A run's event as it happens: a pause is marked on every plot, a dead expert noted in Routing."""
         self.series.add_event(event)
         self._mark_stale()
 
@@ -249,6 +259,7 @@ class PlotBoard(QWidget):
             for plot in tab.plots:
                 plot.mode_marks.set_marks(strips=strips)
                 plot.comparison.draw(self.overlays, run)
+            tab.draw_while_comparing(run)
         else:
             bands, marks = marks_of(run)
             pauses = pauses_of(run)
@@ -311,7 +322,9 @@ class PlotBoard(QWidget):
     # -- crosshair --------------------------------------------------------------------------------
     def show_crosshair(self, plot: Plot, x: float, y: float) -> str:
         """A vertical line at x on every plot of the tab (they share x), and the readout of the curve
-        of `plot` nearest to (x, y) in view coordinates. Returns the readout."""
+        of `plot` nearest to (x, y) in view coordinates (a heatmap's: of its cell there). Returns the readout."""
+        if isinstance(plot, StepHeatmap):
+            return self.readout.show_text_at(self.tab_of(plot).plots, x, plot.readout_at(x, y))
         return self.readout.show_at(self.tab_of(plot).plots, plot, x, y, X_AXES[self.x_kind])
 
     def hide_crosshair(self, tab: Tab) -> None:
