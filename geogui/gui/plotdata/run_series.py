@@ -129,8 +129,8 @@ class RunSeries:
 
     def nbytes(self) -> int:
         """Bytes the series holds (the batch columns' buffers and the evaluation columns)."""
-        return self.store.nbytes() + self.routing.nbytes() + sum(c.nbytes() for c in (self.eval_step, self.eval_loss, self.nonfinite_step,
-                                                              self.accuracy_step, self.accuracy))
+        others = (self.eval_step, self.eval_loss, self.nonfinite_step, self.accuracy_step, self.accuracy)
+        return self.store.nbytes() + self.routing.nbytes() + sum(column.nbytes() for column in others)
 
     def mean_batch_ms(self, mode: str | None = None) -> float:
         """The mean batch time (ms) of every batch trained in `mode` (all modes: None), exactly."""

@@ -131,7 +131,8 @@ class RoutingTab(Tab):
             "Overflow: mean over layers", mean_overflow), legend=True)
         self.overflow_plot.titleLabel.setToolTip(OVERFLOW_TIP)
         # A curve across the run rather than an infinite line: it has a legend entry, and the view fits it.
-        self.threshold_curve = self.overflow_plot.add_curve(pen=pg.mkPen(KEY_COLOR, width=1, style=Qt.PenStyle.DashLine))
+        dashed = pg.mkPen(KEY_COLOR, width=1, style=Qt.PenStyle.DashLine)
+        self.threshold_curve = self.overflow_plot.add_curve(pen=dashed)
         self.threshold: float | None = None  # the run's, once its settings give it
         self._listed_threshold: float | None = None  # the one the legend names
         self.spread_plot = self.add_plot(SPREAD_TITLE, "spread", CompareSpec(
