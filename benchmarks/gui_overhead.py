@@ -26,6 +26,11 @@ Prints, one per line, `name=value`:
   changed (an upper bound); redraw_rotation_tab_1e5_ms: the whole tab's redraw, painted;
   compared_rotation_similarity_1e5_ms: the run's curve when it is compared, a value per row of the
   plots' store looked up in the map store.
+- redraw_routing_tab_1e5_steps_ms (target: no more than the Training tab's figure above): the whole
+  Routing tab's redraw, painted, in a 1200 x 800 board, after 100,000 routed steps of 4 layers x 8
+  experts (both heatmaps, 4 entropy and 4 overflow curves, the spread); append_routing_1e5_steps_s:
+  the time to add those steps to a RunSeries, 1,000 at a time as a run delivers them, and
+  append_routing_ratio, that time over the time for the same steps without per-layer routing.
 - launch_to_visible_s (target <= 1.5): from starting the process to the window being exposed.
 
 Each measurement runs in its own subprocess with a private config and data directory.
@@ -240,6 +245,64 @@ def child_rotation_tab(steps: int, repeats: int) -> dict:
             "map_rows": len(series.rotation)}
 
 
+def _routed_chunks(steps: int, routing: bool):
+    """BatchColumns of 1,000 batches each, with per-layer routing or (as an old run) without."""
+    import numpy as np
+
+    from geogui.gui.plotdata.run_series import BatchColumns
+
+    rng, layers, experts = np.random.default_rng(0), 4, 8
+    for start in range(0, steps, 1000):
+        n = min(1000, steps - start)
+        step = np.arange(start + 1, start + n + 1, dtype=np.float64)
+        ones = np.ones(n)
+        fields = dict(expert_utilization=2 * rng.random((n, layers * experts)), routing_entropy=rng.random((n, layers)),
+                      layer_overflow=0.1 * rng.random((n, layers))) if routing else {}
+        yield BatchColumns(step=step, wall_time_s=step * 0.01, tokens_seen=step * 128, batch_time_s=0.01 * ones,
+                           loss=ones, lr_model=ones, lr_rotation=ones, tokens_per_s=ones, memory_bytes=ones,
+                           rotation_angles=np.full((n, 32), np.nan), expert_load=rng.random((n, experts)),
+                           ghost_activation=rng.random((n, 4)), loss_terms=np.ones((n, 5)), penalty_weight=ones,
+                           mode=["geometric_fast"] * n, **fields)
+
+
+def child_redraw_routing(steps: int, repeats: int) -> dict:
+    from PySide6.QtWidgets import QApplication
+
+    from geogui.gui.plotdata.run_series import RunSeries
+    from geogui.gui.plots.board import PlotBoard
+
+    app = QApplication([])
+    added = {}
+    for routing in (False, True):
+        chunks = list(_routed_chunks(steps, routing))
+        series = RunSeries(8, 4)
+        start = time.perf_counter()
+        for chunk in chunks:
+            series.append_batches(chunk)
+        added[routing] = time.perf_counter() - start
+    board = PlotBoard()
+    board.timer.stop()
+    board.resize(1200, 800)
+    board.show()
+    board.start_run(8, 4)
+    for chunk in _routed_chunks(steps, True):
+        board.series.append_batches(chunk)
+    board.tabs.setCurrentIndex(board.plot_tabs.index(board.routing))
+    board.redraw()
+    app.processEvents()
+    viewport = board.routing.widget.viewport()
+    times = []
+    for _ in range(repeats):
+        board.routing.stale = True
+        start = time.perf_counter()
+        board.redraw()
+        viewport.repaint()  # a synchronous paint: the cost the user waits for
+        times.append(time.perf_counter() - start)
+        app.processEvents()
+    return {"tab_ms": 1000 * statistics.median(times), "append_s": added[True],
+            "append_ratio": added[True] / added[False]}
+
+
 LAUNCH_PROBE = """
 import sys, time
 from PySide6.QtCore import QEvent, QObject
@@ -302,6 +365,8 @@ def main() -> None:
             out = child_redraw_heatmap(int(rest[0]), int(rest[1]))
         elif kind == "rotation_tab":
             out = child_rotation_tab(int(rest[0]), int(rest[1]))
+        elif kind == "redraw_routing":
+            out = child_redraw_routing(int(rest[0]), int(rest[1]))
         else:
             out = child_redraw(int(rest[0]), int(rest[1]))
         print(json.dumps(out))
@@ -337,6 +402,10 @@ def print_redraw() -> None:
     print(f"hover_rotation_maps_1e5_ms={rotation['hover_ms']:.2f}")
     print(f"redraw_rotation_tab_1e5_ms={rotation['tab_ms']:.2f}")
     print(f"compared_rotation_similarity_1e5_ms={rotation['similarity_ms']:.2f}")
+    routing = run_child([], "redraw_routing", "100000", "20")
+    print(f"redraw_routing_tab_1e5_steps_ms={routing['tab_ms']:.2f}")
+    print(f"append_routing_1e5_steps_s={routing['append_s']:.2f}")
+    print(f"append_routing_ratio={routing['append_ratio']:.2f}")
 
 
 def run_child(extra: list[str], *child_args: str) -> dict:

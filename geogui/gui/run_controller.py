@@ -166,7 +166,7 @@ class RunController(QObject):
         self._stop_following()
         self.set_current_run(resume_dir)
         self.notes = []
-        self.plots.start_run(*shape_of_model(settings.model))
+        self.plots.start_shaped(shape_of_model(settings.model))
         self.status.reset()
         session = TrainingSession(settings, self._metrics_interval_s, self, resume_dir, make_driver=make_driver)
         # Bound methods of this QObject: the worker's signals arrive in the GUI thread.
@@ -322,7 +322,7 @@ class RunController(QObject):
 
     def _show_loaded(self, path: Path, run: LoadedRun) -> None:
         self._stop_following()
-        self.plots.start_run(*run.shape)
+        self.plots.start_shaped(run.shape)
         self.status.reset()
         self.status.show_total(run.total_steps)
         self.plots.load_columns(run.columns)
@@ -340,7 +340,7 @@ class RunController(QObject):
             self.warning.emit("Cannot follow the run", f"{path / 'meta.json'}: no usable model settings")
             return False
         self.followed = FollowedRun(path, shape, self._stall_after_s)
-        self.plots.start_run(*shape)
+        self.plots.start_shaped(shape)
         self.status.reset()
         self.status.show_total(meta.planned_steps)
         self.set_current_run(path, "running")
@@ -362,7 +362,7 @@ class RunController(QObject):
         if update.meta_error is not None:
             self._set_notes([update.meta_error])
         if update.reset:  # a resume superseded records: plot the run again as it now stands
-            self.plots.start_run(*followed.shape)
+            self.plots.start_shaped(followed.shape)
         if update.fresh:
             columns = update.columns
             self.plots.load_columns(columns)

@@ -309,7 +309,8 @@ def test_export_csv_jsonl_summary_and_plot_images(window, tmp_path):
     written = window.exports.export_plots_to(tmp_path / "img" / "plots.png")
     names = [p.name for p in written]
     assert names == [f"plots-{slug(tab.title)}.png" for tab in window.plots.plot_tabs]  # a file per tab, in order
-    assert {"plots-training.png", "plots-loss-terms.png", "plots-throughput.png", "plots-rotation.png"} <= set(names)
+    assert names == ["plots-training.png", "plots-loss-terms.png", "plots-learning-rates.png", "plots-experts.png",
+                     "plots-routing.png", "plots-throughput.png", "plots-rotation.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
     loss = dict(window.plots.plot_items())["Training: Loss"]
     [svg] = window.exports.export_plots_to(tmp_path / "img" / "loss.svg", loss)

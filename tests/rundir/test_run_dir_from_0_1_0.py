@@ -122,7 +122,7 @@ def test_it_is_listed_opened_and_exported(run, tmp_path):
         RunStatus.FINISHED, 3, LOSSES[2], ("standard", "geometric_fast"))
     loaded = load_run(run)
     assert loaded.notes == [] and loaded.status is RunStatus.FINISHED and loaded.total_steps == 3
-    assert loaded.shape == RunShape(8, 4, NAMES, 2.0) and len(loaded.columns) == 3 and loaded.name == run.name
+    assert loaded.shape == RunShape(8, 4, NAMES, 2.0, 0.05) and len(loaded.columns) == 3 and loaded.name == run.name
     assert write_csv(run, tmp_path / "run.csv") == 3
     with open(tmp_path / "run.csv", newline="") as handle:
         header, *rows = list(csv.reader(handle))

@@ -44,6 +44,14 @@ class LevelOfDetail:
         self._columns.append((column, x))
         return column
 
+    def late_column(self, width: int | None = None, dtype: type = np.float64) -> GrowableArray:
+        """A value column added once rows may exist (its width told only by a later batch): NaN in
+        the rows already held, which measured nothing of it, then filled like the others."""
+        column = GrowableArray(width=width, dtype=dtype)
+        column.extend(np.full((self.rows, *column.row_shape), np.nan, dtype=dtype))
+        self._columns.append((column, False))
+        return column
+
     def add_column(self, column: GrowableArray, x: bool = False) -> None:
         if self.rows:
             raise RuntimeError("columns must be added before the first row")

@@ -24,6 +24,7 @@ from geogui.gui.plotdata.growable import GrowableArray
 from geogui.gui.plotdata.level_of_detail import DEFAULT_CAPACITY, LevelOfDetail
 from geogui.gui.plotdata.loss_terms import LOSS_TERMS, computed_only, terms_of_columns, terms_of_records
 from geogui.gui.plotdata.rotation_series import MAP_CAPACITY, RotationSeries
+from geogui.gui.plotdata.routing_series import RoutingSeries, routing_of_columns, routing_of_records
 from geogui.gui.plotdata.smoothing import DEFAULT_WEIGHT, ColumnsEma, SegmentedEma, debiased_ema, debiased_ema_columns
 
 if TYPE_CHECKING:
@@ -52,6 +53,10 @@ class BatchColumns:
     loss_terms: np.ndarray  # (N, 5) as logged, in LOSS_TERMS order (task, aux, penalty, orthogonality, specialization)
     penalty_weight: np.ndarray
     mode: list[str]
+    # -- per MoE layer (the Routing tab): (N, L * (E + G)), (N, L), (N, L); NaN rows, or none, where not measured --
+    expert_utilization: np.ndarray | None = None
+    routing_entropy: np.ndarray | None = None
+    layer_overflow: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,8 @@ class RunSeries:
         # Widths of the expert columns come from the first record: the record is the source of truth.
         self.expert_load: GrowableArray | None = None
         self.ghost_activation: GrowableArray | None = None
+        # Per-layer routing (the Routing tab); its curve columns are the store's last, made once a batch has them.
+        self.routing = RoutingSeries(self.store, capacity)
         self._mode_batch_ms: dict[str, list[float]] = {}  # mode -> [sum of batch ms, batches]
         self.eval_step = GrowableArray()
         self.eval_loss = GrowableArray()
@@ -125,9 +132,9 @@ class RunSeries:
 
     def nbytes(self) -> int:
         """Bytes the series holds (the batch columns' buffers and the evaluation columns)."""
-        return self.store.nbytes() + self.rotation.nbytes() + sum(
-            c.nbytes() for c in (self.eval_step, self.eval_loss, self.nonfinite_step, self.accuracy_step,
-                                 self.accuracy))
+        others = (self.eval_step, self.eval_loss, self.nonfinite_step, self.accuracy_step, self.accuracy)
+        return self.store.nbytes() + self.routing.nbytes() + self.rotation.nbytes() + sum(
+            column.nbytes() for column in others)
 
     def mean_batch_ms(self, mode: str | None = None) -> float:
         """The mean batch time (ms) of every batch trained in `mode` (all modes: None), exactly."""
@@ -226,7 +233,7 @@ class RunSeries:
             expert_load=np.array([r.expert_load for r in batches]),
             ghost_activation=np.array([r.ghost_activation for r in batches]).reshape(len(batches), -1),
             loss_terms=terms_of_records(batches), penalty_weight=np.array([r.penalty_weight for r in batches]),
-            mode=[r.mode for r in batches],
+            mode=[r.mode for r in batches], **routing_of_records(batches),
         ))
         self.rotation.append_records(batches)
 
@@ -255,12 +262,13 @@ class RunSeries:
             total[1] += len(mine)
         self.nonfinite_step.extend(steps[~np.isfinite(losses)])
         terms = computed_only(batches.loss_terms, batches.mode)
+        routing = self.routing.extend(batches)  # after the expert columns: its columns come last
         self.store.extend([  # in the order the columns were made
             steps, self._continuous_wall_time(batches.wall_time_s), batches.tokens_seen,
             batch_ms, losses, self._ema.extend(losses, restarts), batches.lr_model, batches.lr_rotation,
             batches.tokens_per_s, batches.memory_bytes / MIB, batches.rotation_angles,
             terms, self._terms_ema.extend(terms, restarts), batches.penalty_weight,
-            batches.expert_load, batches.ghost_activation,
+            batches.expert_load, batches.ghost_activation, *routing,
         ])
 
     def extend_columns(self, columns: "RunColumns", add_mode_change=None) -> None:
@@ -289,7 +297,7 @@ class RunSeries:
                     ghost_activation=columns.ghost_activation[start:stop],
                     loss_terms=terms_of_columns(columns, start, stop),
                     penalty_weight=columns.penalty_weight[start:stop],
-                    mode=modes[columns.mode[start:stop]].tolist(),
+                    mode=modes[columns.mode[start:stop]].tolist(), **routing_of_columns(columns, start, stop),
                 ))
                 start = stop
             if change is not None:
@@ -313,11 +321,12 @@ class RunSeries:
             self.segments.append(ModeSegment(change.step, change.mode))
 
     def add_events(self, events) -> None:
-        """Events as logged; the plots mark pauses, and no other kind."""
+        """Events as logged; the plots mark pauses, and the Routing tab lists dead experts."""
         for event in events:
             self.add_event(event)
 
     def add_event(self, event: RunEvent) -> None:
+        self.routing.add_event(event)  # a dead expert's notice
         # A pause logged twice at one step (a second pause with no batch between) is one mark.
         if event.event == EventKind.PAUSED and (not self.pauses or self.pauses[-1] != event.step):
             self.pauses.append(int(event.step))

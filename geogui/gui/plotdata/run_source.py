@@ -28,16 +28,19 @@ from geogui.settings import ModelSettings
 
 
 class RunShape(NamedTuple):
-    """What the plots size themselves by: `PlotBoard.start_run(*shape)`."""
+    """What the plots size themselves by (`PlotBoard.start_shaped`)."""
 
     presentations: int
     rotation_dimensions: int
     expert_names: tuple[str, ...] = ()
-    max_rotation: float | None = None  # the angles' bound, when the settings are known
+    # None where the settings are unknown (a run without meta.json)
+    max_rotation: float | None = None  # the angles' bound
+    saturation_threshold: float | None = None  # the overflow at which ghosts start to wake
 
 
 def shape_of_model(model: ModelSettings) -> RunShape:
-    return RunShape(model.presentations, model.rotation_dimensions, model.expert_names, model.max_rotation)
+    return RunShape(model.presentations, model.rotation_dimensions, model.expert_names, model.max_rotation,
+                    model.saturation_threshold)
 
 
 def shape_from_meta(meta: RunMeta) -> RunShape:

@@ -9,20 +9,19 @@ relative wall time or tokens seen) and each curve gets only what its pixels can 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMessageBox, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
 
 from geogui.engine.metrics import BatchRecord, EvalRecord, ModeChange, RunEvent
-from geogui.gui.dialog_folders import DialogKind, ask_save_path
-from geogui.gui.plotdata.export_table import PlotDataError, write_plot_data
 from geogui.gui.plotdata.run_series import RunSeries
-from geogui.gui.plotdata.shown_series import X_AXES, RunView, ShownSeries
+from geogui.gui.plotdata.run_source import RunShape
+from geogui.gui.plotdata.shown_series import X_AXES, RunView
 from geogui.gui.plots.controls import SmoothingSlider
 from geogui.gui.plots.count_axis import COUNTED_X
 from geogui.gui.plots.crosshair import Readout
-from geogui.gui.plots.image_export import ExportTargetError, image_suffix, plot_file_stem, slug, write_image
+from geogui.gui.plots.board_exports import BoardExports
+from geogui.gui.plots.image_export import ExportTargetError
 from geogui.gui.plots.loss_terms import LossTermsTab
 from geogui.gui.plots.mode_marks import marks_of, pauses_of
 from geogui.gui.plots.mode_marks import mode_label as _mode_label
@@ -31,20 +30,20 @@ from geogui.gui.plots.plot import Plot
 from geogui.gui.plots.plotted_batch import PlottedBatch
 from geogui.gui.plots.redraw_budget import RedrawBudget
 from geogui.gui.plots.rotation_tab import RotationTab
+from geogui.gui.plots.routing import RoutingTab
 from geogui.gui.plots.start_hint import StartHint
+from geogui.gui.plots.step_heatmap import StepHeatmap
 from geogui.gui.plots.tabs import ANGLE_NORMS, ExpertsTab, LearningRatesTab, Tab, ThroughputTab, TrainingTab
 
 # Also importable from here, where they used to live (the Runs panel reads mode labels from here).
 __all__ = ["ANGLE_NORMS", "ExportTargetError", "Overlay", "PlotBoard", "REFRESH_HZ", "X_AXES", "_mode_label"]
 
 REFRESH_HZ = 20
-DATA_FILTERS = {"CSV, one row per point (*.csv)": ".csv", "JSON (*.json)": ".json"}
-IMAGE_FILTERS = {"PNG image (*.png)": ".png", "SVG drawing (*.svg)": ".svg"}
 
 
-class PlotBoard(QWidget):
+class PlotBoard(QWidget, BoardExports):
     """All plots of a run in tabs: Training (batch time, loss, rotation angles), Loss terms, Learning
-    rates, Experts, Throughput and Rotation (maps of one step)."""
+    rates, Experts, Routing (per layer), Throughput and Rotation (maps of one step)."""
 
     redrawn = Signal(int)  # batches plotted after a redraw
     batch_plotted = Signal(object)  # BatchRecord: the newest batch, once a redraw has drawn it
@@ -67,10 +66,11 @@ class PlotBoard(QWidget):
         self.loss_terms = LossTermsTab(self.budget, x_label)
         self.learning_rates = LearningRatesTab(self.budget, x_label)
         self.experts = ExpertsTab(self.budget, x_label)
+        self.routing = RoutingTab(self.budget, x_label)
         self.throughput = ThroughputTab(self.budget, x_label)
         self.rotation = RotationTab(self.budget, x_label)
         self.plot_tabs: list[Tab] = [self.training, self.loss_terms, self.learning_rates, self.experts,
-                                     self.throughput, self.rotation]
+                                     self.routing, self.throughput, self.rotation]
         self.step_hovered.connect(self.rotation.show_step)
         self.batch_time_plot = self.training.batch_time_plot  # every plot's x follows this one
         for tab in self.plot_tabs:
@@ -79,6 +79,7 @@ class PlotBoard(QWidget):
             for plot in tab.plots:
                 self._wire(tab, plot)
         self.training.angle_view.currentIndexChanged.connect(self._on_angle_view)
+        self.routing.utilization_map.hovered.connect(self.readout.show_text)  # a heatmap of cells, not curves
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self._lay_out()
         self.has_run = False  # False until a run is shown, and again once it is deleted
@@ -180,8 +181,13 @@ class PlotBoard(QWidget):
         self.series.add_mode_change(change)
         self._mark_stale()
 
+    def start_shaped(self, shape: RunShape) -> None:
+        """`start_run` for a run of `shape`, whose saturation threshold the Routing tab draws (until the next shape)."""
+        self.routing.set_saturation_threshold(shape.saturation_threshold)
+        self.start_run(shape.presentations, shape.rotation_dimensions, shape.expert_names, shape.max_rotation)
+
     def add_event(self, event: RunEvent) -> None:
-        """A run's event as it happens: a pause is marked on every plot."""
+        """A run's event as it happens: a pause is marked on every plot, a dead expert noted in Routing."""
         self.series.add_event(event)
         self._mark_stale()
 
@@ -321,76 +327,13 @@ class PlotBoard(QWidget):
     # -- crosshair --------------------------------------------------------------------------------
     def show_crosshair(self, plot: Plot, x: float, y: float) -> str:
         """A vertical line at x on every plot of the tab (they share x), and the readout of the curve
-        of `plot` nearest to (x, y) in view coordinates. Returns the readout."""
+        of `plot` nearest to (x, y) in view coordinates (a heatmap's: of its cell there). Returns the readout."""
         self.step_hovered.emit(self.series.step_at_x(self.x_kind, x))
+        if isinstance(plot, StepHeatmap):
+            return self.readout.show_text_at(self.tab_of(plot).plots, x, plot.readout_at(x, y))
         return self.readout.show_at(self.tab_of(plot).plots, plot, x, y, X_AXES[self.x_kind])
 
     def hide_crosshair(self, tab: Tab) -> None:
         """The mouse left the tab's plots: no line, and no readout of a point no longer pointed at."""
         self.readout.clear(tab.plots)
         self.step_hovered.emit(None)
-
-    # -- data and images --------------------------------------------------------------------------
-    def plot_items(self) -> list[tuple[str, Plot]]:
-        """Every plot with a name for menus and file names: (tab title: plot title)."""
-        return [(tab.title if plot.base_title == tab.title else f"{tab.title}: {plot.base_title}", plot)
-                for tab in self.plot_tabs for plot in tab.plots]
-
-    def _plot_name(self, plot: Plot) -> str:
-        return next(name for name, item in self.plot_items() if item is plot)
-
-    def shown_data(self, plot: Plot) -> list[ShownSeries]:
-        """Exactly what `plot` shows, in full: every visible curve of every visible run."""
-        self.redraw_tab(self.plot_tabs.index(self.tab_of(plot)))  # a tab not shown lately may hold older data
-        return plot.visible_shown()
-
-    def export_data(self, out: Path, plot: Plot) -> int:
-        """Write the series `plot` shows as CSV or JSON (by the suffix of `out`); returns the points written.
-        Raises PlotDataError with the reason when the file cannot be written."""
-        return write_plot_data(Path(out), self._plot_name(plot), X_AXES[self.x_kind], self.shown_data(plot),
-                               log_y=plot.log_y)
-
-    def ask_export_data(self, plot: Plot) -> None:
-        name = self._plot_name(plot)
-        out = ask_save_path(self, f"Export data of {name}", plot_file_stem(self.run_label, name), DATA_FILTERS,
-                            DialogKind.PLOT_DATA)
-        if out is not None:
-            try:
-                self.export_data(out, plot)
-            except PlotDataError as exc:
-                QMessageBox.warning(self, "Export failed", str(exc))
-
-    def ask_export_image(self, plot: Plot) -> None:
-        name = self._plot_name(plot)
-        out = ask_save_path(self, f"Export image of {name}", plot_file_stem(self.run_label, name), IMAGE_FILTERS,
-                            DialogKind.PLOT_IMAGE)
-        if out is not None:
-            try:
-                self.export_image(out, plot)
-            except ExportTargetError as exc:
-                QMessageBox.warning(self, "Export failed", str(exc))
-
-    def export_image(self, out: Path, plot: Plot | None = None) -> list[Path]:
-        """Write one plot, or every tab (one file per tab), as PNG or SVG by the suffix of `out`.
-        Raises ExportTargetError with the reason when a file cannot be written."""
-        out = Path(out)
-        suffix = image_suffix(out)
-        current = self.tabs.currentIndex()
-        written: list[Path] = []
-        try:
-            for index, tab in enumerate(self.plot_tabs):
-                if plot is not None and plot not in tab.plots:
-                    continue
-                target = out if plot is not None else out.with_name(f"{out.stem}-{slug(tab.title)}{out.suffix}")
-                self._show_tab_for_export(index)
-                write_image(plot if plot is not None else tab.widget.ci, target, suffix)
-                written.append(target)
-        finally:
-            self.tabs.setCurrentIndex(current)
-        return written
-
-    def _show_tab_for_export(self, index: int) -> None:
-        # A tab that was never shown has neither its size nor its data: show it, lay it out, draw it.
-        self.tabs.setCurrentIndex(index)
-        self.plot_tabs[index].widget.ci.layout.activate()
-        self.redraw_tab(index)

@@ -65,11 +65,18 @@ class Readout(QLabel):
     def show_at(self, plots: Sequence[Plot], plot: Plot, x: float, y: float, x_name: str) -> str:
         """The line at x on every one of `plots`, and the readout of the curve of `plot` nearest to
         (x, y). Returns the readout."""
+        return self.show_text_at(plots, x, readout(plot.visible_shown(), x, y, x_name, plot.log_y))
+
+    def show_text_at(self, plots: Sequence[Plot], x: float, text: str) -> str:
+        """The line at x on every one of `plots`, and `text` as the readout (a heatmap names its cell)."""
         for other in plots:
             other.show_crosshair_at(x)
-        text = readout(plot.visible_shown(), x, y, x_name, plot.log_y)
         self.setText(text or " ")
         return text
+
+    def show_text(self, text: str) -> None:
+        """`text` as the readout, with no line (a cell of a heatmap that has no x in common with the plots)."""
+        self.setText(text or " ")
 
     def clear(self, plots: Sequence[Plot]) -> None:
         for plot in plots:

@@ -1,9 +1,10 @@
 """The board's tabs: Training (batch time, loss, rotation angles), Learning rates, Experts and
-Throughput. Each tab holds its plots, stacked and sharing x, and knows how to draw its run's curves."""
+Throughput (Loss terms and Routing have modules of their own). Each tab holds its plots, stacked and
+sharing x, and knows how to draw its run's curves."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, TypeVar
 
 import pyqtgraph as pg
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
@@ -26,6 +27,7 @@ from geogui.gui.plots.redraw_budget import RedrawBudget, TimedGraphicsLayoutWidg
 from geogui.gui.plots.style import NONFINITE_COLOR, curve_color, faint
 from geogui.settings.schema import expert_names
 
+PlotT = TypeVar("PlotT", bound=Plot)
 
 
 class Tab:
@@ -48,14 +50,18 @@ class Tab:
             column.addLayout(row)
         column.addWidget(self.widget, 1)
         self.plots: list[Plot] = []
+        self.rows_above = 0  # rows of the layout above the stacked plots (a heatmap that shares no x with them)
         self.stale = False
         self._x_label = x_label
         self._mouse: MouseFollower | None = None
 
     def add_plot(self, title: str, y_label: str, compare: CompareSpec, legend: bool = False,
                  legend_columns: int = ONE_ROW) -> Plot:
-        plot = Plot(title, y_label, compare, legend, legend_columns)
-        self.widget.addItem(plot, row=len(self.plots), col=0)
+        return self.stack(Plot(title, y_label, compare, legend, legend_columns))
+
+    def stack(self, plot: PlotT) -> PlotT:
+        """Put a plot made elsewhere (a Plot subclass: a heatmap over steps) under the tab's others."""
+        self.widget.addItem(plot, row=self.rows_above + len(self.plots), col=0)
         for previous in self.plots:  # the x axis is named once, under the lowest plot
             previous.setLabel("bottom", "")
         plot.setLabel("bottom", self._x_label)
@@ -81,8 +87,8 @@ class Tab:
         raise NotImplementedError
 
     def draw_compared(self, run: RunView) -> None:
-        """While runs are compared (each plot draws their curves): what else the tab shows of `run`, the
-        board's own (most tabs show nothing else)."""
+        """While runs are compared (each plot draws their curves), what the tab still draws of `run`,
+        the board's own: most tabs nothing, a heatmap or a map its cells."""
 
 
 def _remove(plot: Plot, curves: list[pg.PlotDataItem]) -> None:

@@ -9,9 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from geogui.engine.metrics import ModeChange
-
 from geogui.engine.log_lines import batch_line
+from geogui.engine.metrics import ModeChange
 from geogui.gui.plotdata.loss_terms import LOSS_TERMS, TERM_FIELDS, computed_only
 from geogui.gui.plotdata.run_series import RunSeries
 from geogui.gui.plotdata.smoothing import ColumnsEma, debiased_ema, debiased_ema_columns

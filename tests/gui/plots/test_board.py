@@ -35,8 +35,9 @@ def test_curves_get_the_series_data(board):
 
 def test_plots_share_the_x_axis_and_reduce_their_own_data(board):
     plots = board.all_plots
-    # The Training tab: batch time, loss, answer accuracy, angles; Loss terms: two; Rotation: one, under its maps
-    assert len(plots) == 12
+    # The Training tab: batch time, loss, answer accuracy, angles; Loss terms: two; Routing: the heatmap
+    # over steps, entropy, overflow, spread; Rotation: one, under its maps.
+    assert len(plots) == 16 and len(board.routing.plots) == 4 and len(board.rotation.plots) == 1
     for plot in plots:
         assert plot.downsampleMode()[:2] == (1, False)  # pyqtgraph's own (lossy at the tail) is off
         assert not plot.clipToViewMode()

@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QLabel
 
-from geogui.engine.metrics import ModeChange
-
 from geogui.engine.log_lines import batch_line
+from geogui.engine.metrics import ModeChange
 from geogui.gui.plotdata.loss_terms import LOSS_TERMS, TERM_FIELDS
 from geogui.gui.plotdata.run_series import RunSeries
 from geogui.gui.plotdata.smoothing import debiased_ema
