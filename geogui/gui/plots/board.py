@@ -257,6 +257,13 @@ class PlotBoard(QWidget, BoardExports):
         """Draw one tab, with the mode segments, changes and pauses at today's x positions (runs compared:
         a mode strip per run), the other tabs catching up when they are shown."""
         tab, run = self.plot_tabs[index], self.run_view()
+        x_master = self.batch_time_plot
+        if tab is not self.training and x_master.getViewBox().autoRangeEnabled()[0]:  # the x range grows with it
+            if self.comparing:
+                x_master.comparison.draw(self.overlays, run)
+            else:
+                self.training.draw_batch_time(run)
+            x_master.getViewBox().updateAutoRange()  # pyqtgraph does it at the next paint: never, while hidden
         if tab is self.training:  # the accuracy plot is there when a run drawn has an accuracy
             self.training.accuracy.set_compared([overlay.series or self.series for overlay in self.overlays])
         if self.comparing:

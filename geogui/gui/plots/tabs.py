@@ -152,9 +152,14 @@ class TrainingTab(Tab):
     def show_angle_view(self) -> None:
         self.angles.show(self.angle_view.currentData())
 
+    def draw_batch_time(self, run: RunView) -> None:
+        """The batch-time curve alone: every plot's x follows its plot's, so another tab, drawn while
+        this one is hidden, draws it too (else their x range would stop where this tab was last drawn)."""
+        self.batch_time_plot.draw(self.batch_time_curve, run.shown("batch time (ms)", run.series.batch_ms.view()))
+
     def draw(self, run: RunView) -> None:
         series = run.series
-        self.batch_time_plot.draw(self.batch_time_curve, run.shown("batch time (ms)", series.batch_ms.view()))
+        self.draw_batch_time(run)
         self.loss_plot.draw(self.loss_raw_curve, run.shown("loss", series.loss.view(), series.loss_ema.view()),
                             smoothed_curve=self.loss_ema_curve)
         eval_steps = series.eval_step.view()

@@ -156,3 +156,15 @@ def test_experts_of_a_run_that_does_not_name_them_get_the_usual_names(board):
     board.tabs.setCurrentIndex(board.plot_tabs.index(board.experts))
     assert [curve.name() for curve in board.experts.expert_curves] == list(NAMES)
     assert [curve.name() for curve in board.experts.ghost_curves] == ["G0", "G1", "G2", "G3"]
+
+
+def test_a_tab_shown_while_training_is_hidden_keeps_its_x_range_growing(board, qtbot):
+    board.append([synthetic_record(step) for step in range(1, 51)])
+    board.redraw()  # the Training tab, shown first
+    for tab in (board.loss_terms, board.routing, board.rotation):
+        board.tabs.setCurrentIndex(board.plot_tabs.index(tab))
+        last = len(board.series)
+        board.append([synthetic_record(step) for step in range(last + 1, last + 51)])
+        board.redraw()
+        plot = tab.plots[-1]
+        qtbot.waitUntil(lambda: plot.getViewBox().viewRange()[0][1] >= last + 50, timeout=5000)
