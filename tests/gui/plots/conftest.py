@@ -13,16 +13,22 @@ NAMES = ("E0", "E1", "E2", "E3", "G0", "G1", "G2", "G3")
 
 
 @pytest.fixture
-def board(qtbot):
+def empty_board(qtbot):
+    """The board before any run (what the window shows at launch)."""
     board = PlotBoard()
     board.timer.stop()
     board.resize(1000, 700)
     qtbot.addWidget(board)
     board.show()
-    board.start_run(8, 4, NAMES)
     yield board
     # pytest-qt closes it and asks Qt to delete it later, which needs an event loop these tests never
     # run: delete it now. Else every test's board (its plots hold one another in cycles through Qt)
     # stays, and a folder's worth of them makes each full garbage collection take seconds.
     if isValid(board):
         delete(board)
+
+
+@pytest.fixture
+def board(empty_board):
+    empty_board.start_run(8, 4, NAMES)
+    return empty_board

@@ -6,20 +6,14 @@ import pytest
 
 from geogui.gui.main_window import MainWindow
 from geogui.gui.plotdata.run_series import RunSeries
-from geogui.gui.plots.board import PlotBoard
 from geogui.gui.plots.overlays import Overlay
 
 from tests.gui.conftest import synthetic_record
 
 
 @pytest.fixture
-def board(qtbot):
-    board = PlotBoard()
-    board.timer.stop()
-    board.resize(1000, 700)
-    qtbot.addWidget(board)
-    board.show()
-    return board
+def board(empty_board):
+    return empty_board
 
 
 @pytest.fixture
