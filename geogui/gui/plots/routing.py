@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox, QVBoxLayout
+from PySide6.QtWidgets import QComboBox, QFrame, QLabel, QScrollArea, QSpinBox, QVBoxLayout
 
 from geogui.gui.plotdata.cell_readout import utilization_readout
 from geogui.gui.plotdata.routing_series import mean_entropy, mean_overflow, utilization_spread
@@ -43,8 +43,12 @@ QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's "no maximum"
 LEFT_AXIS_PX = 56  # every stacked plot's left axis as wide: a step lies at the same x on all of them
 # The layer × expert heatmap, then the stacked plots: the heatmap over steps, entropy, overflow, spread.
 ROW_STRETCH = (2, 4, 2, 2, 1)
-MATRIX_MIN_PX = 110  # on a small screen: the heatmaps' rows stay readable, the curves take what is left
+# Five rows need about 600 px to be read; a small screen (1280 x 720 leaves about 480) scrolls the tab
+# instead of crushing its rows.
+MATRIX_MIN_PX = 110
 STEP_MAP_MIN_PX = 150
+CURVES_MIN_PX = 90
+TAB_MIN_PX = MATRIX_MIN_PX + STEP_MAP_MIN_PX + 3 * CURVES_MIN_PX + 60
 SPREAD_COLOR = "#6a1b9a"
 ENTROPY_TITLE = "Routing entropy (1 = the slots spread evenly over the routable experts)"
 OVERFLOW_TITLE = "Overflow (fraction of routed slots over capacity)"
@@ -100,6 +104,12 @@ class RoutingTab(Tab):
         self.dead_notice.setToolTip(DEAD_TIP)
         column = self.page.layout()
         assert isinstance(column, QVBoxLayout)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        column.replaceWidget(self.widget, scroll)
+        scroll.setWidget(self.widget)
+        self.widget.setMinimumHeight(TAB_MIN_PX)
         column.insertWidget(1, self.note)
         column.insertWidget(2, self.dead_notice)
         self._names: tuple[str, ...] = ()
@@ -145,6 +155,8 @@ class RoutingTab(Tab):
             layout.setRowStretchFactor(row, stretch)
         for plot in self.plots:
             plot.getAxis("left").setWidth(LEFT_AXIS_PX)
+        for plot in (self.entropy_plot, self.overflow_plot, self.spread_plot):
+            plot.setMinimumHeight(CURVES_MIN_PX)
         for plot in self.plots[:-1]:  # five rows on a small screen: the steps are numbered once, at the bottom
             plot.getAxis("bottom").setStyle(showValues=False)
         for heatmap in (self.step_map, self.utilization_map):
